@@ -1,0 +1,137 @@
+"""The scratch engine's speed against torch's, measured side by side in one run.
+
+Each case runs the same computation in both engines on the same float32 arrays, with both
+limited to the same number of threads, interleaving the two so that machine noise hits
+both alike; it prints the median times and their ratio (scratch / torch).
+
+    .venv/bin/python benchmarks/scratch_vs_torch.py [--threads N] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+from threadpoolctl import threadpool_limits
+
+import cnnlab.scratch as scratch
+from cnnlab.models.lenet import lenet5
+from cnnlab.scratch.nn import functional as F
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(name: str, ours, theirs, repeats: int) -> float:
+    ours(), theirs()  # warm-up: allocations, lazy initialisation
+    ours_times, theirs_times = [], []
+    for _ in range(3):  # interleave rounds so drift affects both engines
+        ours_times.append(median_seconds(ours, repeats))
+        theirs_times.append(median_seconds(theirs, repeats))
+    a, b = statistics.median(ours_times), statistics.median(theirs_times)
+    print(f"{name:<50} {a * 1e3:9.2f} ms {b * 1e3:9.2f} ms {a / b:7.2f}x")
+    return a / b
+
+
+def conv_cases(x_shape, w_shape, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    b = rng.standard_normal(w_shape[0], dtype=np.float32)
+    sx, sw, sb = (scratch.Tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out_shape = F.conv2d(sx, sw, sb, padding=padding).shape
+    g = rng.standard_normal(out_shape, dtype=np.float32)
+    tg = torch.tensor(g)
+
+    def forward_ours():
+        with scratch.no_grad():
+            F.conv2d(sx, sw, sb, padding=padding)
+
+    def forward_theirs():
+        with torch.no_grad():
+            TF.conv2d(tx, tw, tb, padding=padding)
+
+    def both_ours():
+        F.conv2d(sx, sw, sb, padding=padding).backward(g)
+
+    def both_theirs():
+        TF.conv2d(tx, tw, tb, padding=padding).backward(tg)
+
+    return (forward_ours, forward_theirs), (both_ours, both_theirs)
+
+
+def pool_case(shape):
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    sx, tx = scratch.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    g = np.random.default_rng(1).standard_normal(
+        (shape[0], shape[1], shape[2] // 2, shape[3] // 2), dtype=np.float32)
+    tg = torch.tensor(g)
+    return (lambda: F.max_pool2d(sx, 2).backward(g),
+            lambda: TF.max_pool2d(tx, 2).backward(tg))
+
+
+def lenet_step_case(batch: int):
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, batch)
+    ours_model = lenet5("scratch", input_size=28)
+    theirs_model = lenet5("torch", input_size=28)
+    ours_model.load_state_dict(theirs_model.state_dict())
+    ours_opt = scratch.optim.SGD(ours_model.parameters(), lr=0.01, momentum=0.9)
+    theirs_opt = torch.optim.SGD(theirs_model.parameters(), lr=0.01, momentum=0.9)
+    t_images, t_labels = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def step_ours():
+        ours_opt.zero_grad()
+        F.cross_entropy(ours_model(scratch.Tensor(images)), labels).backward()
+        ours_opt.step()
+
+    def step_theirs():
+        theirs_opt.zero_grad()
+        TF.cross_entropy(theirs_model(t_images), t_labels).backward()
+        theirs_opt.step()
+
+    return step_ours, step_theirs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    import cnnlab.scratch.optim  # noqa: F401  (used through scratch.optim)
+
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        print(f"threads: {args.threads} (numpy BLAS and torch), float32, "
+              f"numpy {np.__version__}, torch {torch.__version__}")
+        print(f"{'case':<50} {'scratch':>12} {'torch':>12} {'ratio':>8}")
+        cases = {
+            "conv2d LeNet C1 1->6 5x5 pad 2, 128x28x28": ((128, 1, 28, 28), (6, 1, 5, 5), 2),
+            "conv2d LeNet C3 6->16 5x5, 128x14x14": ((128, 6, 14, 14), (16, 6, 5, 5), 0),
+            "conv2d CIFAR 64->64 3x3 pad 1, 128x32x32": ((128, 64, 32, 32), (64, 64, 3, 3), 1),
+        }
+        for name, (x_shape, w_shape, padding) in cases.items():
+            forward, both = conv_cases(x_shape, w_shape, padding)
+            compare(f"{name} fwd", *forward, args.repeats)
+            compare(f"{name} fwd+bwd", *both, args.repeats)
+        compare("max_pool2d 2x2 fwd+bwd, 128x6x28x28", *pool_case((128, 6, 28, 28)),
+                args.repeats)
+        compare("max_pool2d 2x2 fwd+bwd, 128x64x32x32", *pool_case((128, 64, 32, 32)),
+                args.repeats)
+        compare("LeNet-5 training step, batch 128 (SGD)", *lenet_step_case(128), args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Datasets: locate, validate and load into memory as uint8 arrays."""

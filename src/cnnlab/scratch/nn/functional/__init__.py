@@ -1,0 +1,25 @@
+"""`cnnlab.scratch.nn.functional`: torch.nn.functional's names, arguments and defaults."""
+
+from cnnlab.scratch.nn.functional.activation import log_softmax, relu, softmax
+from cnnlab.scratch.nn.functional.conv import conv2d, conv_transpose2d
+from cnnlab.scratch.nn.functional.linear import dropout, flatten, linear
+from cnnlab.scratch.nn.functional.loss import cross_entropy, nll_loss
+from cnnlab.scratch.nn.functional.normalization import batch_norm
+from cnnlab.scratch.nn.functional.pooling import avg_pool2d, max_pool2d, sum_pool2d
+
+__all__ = [
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "nll_loss",
+    "relu",
+    "softmax",
+    "sum_pool2d",
+]

@@ -1,0 +1,83 @@
+"""Argument normalisation and the checks every spatial op shares.
+
+Errors name the op, the argument and the shapes involved, so that a student who wires a layer
+wrongly reads what is wrong and what was expected instead of a NumPy broadcasting message.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab.scratch.tensor import Tensor
+
+
+def pair(value, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints, as torch accepts for kernel_size, stride, padding, dilation."""
+    items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) for v in items):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def check_positive(values: tuple[int, int], name: str, op: str) -> None:
+    if min(values) < 1:
+        raise ValueError(f"{op}: {name} must be positive, got {values}")
+
+
+def check_non_negative(values: tuple[int, int], name: str, op: str) -> None:
+    if min(values) < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {values}")
+
+
+def check_image_batch(x, op: str, name: str = "input") -> Tensor:
+    """A 4-D floating-point tensor (N, C, H, W)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: {name} must be a floating-point tensor (float32 or float64), got {x.dtype}; "
+            "convert images with .float() after scaling them"
+        )
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D {name} (N, C, H, W), got shape {x.shape}")
+    return x
+
+
+def check_same_dtype(op: str, **tensors) -> None:
+    dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"{op}: all operands must have one dtype, but {listed}")
+
+
+def window_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int,
+                       ceil_mode: bool = False, pad_left: int = 0) -> int:
+    """PyTorch's output size for one spatial dimension of a sliding window.
+
+    floor((size + pad_total - dilation*(kernel-1) - 1) / stride) + 1; with ceil_mode the
+    division rounds up, except that the last window must start inside the input or its left
+    padding (size=5, kernel=2, stride=2, padding=1, ceil_mode gives 3, not 4).
+    """
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = math.ceil(span / stride) + 1
+    if (out - 1) * stride >= size + pad_left:
+        out -= 1
+    return out
+
+
+def check_window_fits(op: str, size: tuple[int, int], kernel: tuple[int, int],
+                      pads: tuple[tuple[int, int], tuple[int, int]],
+                      dilation: tuple[int, int]) -> None:
+    for axis, name in enumerate(("height", "width")):
+        padded = size[axis] + sum(pads[axis])
+        extent = dilation[axis] * (kernel[axis] - 1) + 1
+        if extent > padded:
+            raise ValueError(
+                f"{op}: the kernel does not fit the input {name}: dilated kernel size "
+                f"{dilation[axis]}*({kernel[axis]}-1)+1 = {extent} is larger than the padded "
+                f"input {size[axis]} + {pads[axis][0]} + {pads[axis][1]} = {padded}"
+            )

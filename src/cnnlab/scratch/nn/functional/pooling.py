@@ -1,0 +1,161 @@
+"""Max, average and sum pooling, forward and backward, on NumPy.
+
+A pooling window has few positions (4 for 2x2), so both directions loop over the kernel
+offsets and touch one strided slice of the padded input per offset: the forward keeps a
+running maximum (or sum), the backward adds the output gradient back through the same slices.
+Max pooling remembers, per output, which offset won (one small integer), not a mask the size of
+the input; ties go to the first offset in row-major order, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from cnnlab.scratch.nn.functional._args import (
+    check_image_batch,
+    check_non_negative,
+    check_positive,
+    check_window_fits,
+    pair,
+    window_output_size,
+)
+from cnnlab.scratch.nn.functional.conv import Pads, crop, zero_pad
+from cnnlab.scratch.tensor import Tensor, _record
+
+
+class _Geometry:
+    """Output size and padding of a pooling layer over one input, with PyTorch's rules."""
+
+    def __init__(self, op, x, kernel_size, stride, padding, dilation, ceil_mode):
+        self.kernel = pair(kernel_size, "kernel_size", op)
+        self.stride = self.kernel if stride is None or stride == [] else pair(stride, "stride", op)
+        self.padding = pair(padding, "padding", op)
+        self.dilation = pair(dilation, "dilation", op)
+        check_positive(self.kernel, "kernel_size", op)
+        check_positive(self.stride, "stride", op)
+        check_positive(self.dilation, "dilation", op)
+        check_non_negative(self.padding, "padding", op)
+        for p, k in zip(self.padding, self.kernel, strict=True):
+            if p > k // 2:
+                raise ValueError(
+                    f"{op}: padding should be at most half of the kernel size, got "
+                    f"padding={self.padding} for kernel_size={self.kernel}"
+                )
+        self.size = x.shape[2:]
+        symmetric: Pads = tuple((p, p) for p in self.padding)  # type: ignore[assignment]
+        check_window_fits(op, self.size, self.kernel, symmetric, self.dilation)
+        self.out = tuple(
+            window_output_size(i, k, s, 2 * p, d, ceil_mode, pad_left=p)
+            for i, k, s, p, d in zip(self.size, self.kernel, self.stride, self.padding,
+                                     self.dilation, strict=True)
+        )
+        # ceil_mode lets the last window hang past the padding: pad further on that side.
+        self.pads: Pads = tuple(  # type: ignore[assignment]
+            (p, max(p, (o - 1) * s + d * (k - 1) + 1 - i - p))
+            for i, k, s, p, d, o in zip(self.size, self.kernel, self.stride, self.padding,
+                                        self.dilation, self.out, strict=True)
+        )
+
+    def offsets(self) -> Iterator[tuple[int, int, tuple[slice, slice, slice, slice]]]:
+        """Each kernel offset (row-major) with the slice of the padded input it sees."""
+        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = self.kernel, self.stride, self.dilation, self.out
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+                cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+                yield i, j, (slice(None), slice(None), rows, cols)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    op = "max_pool2d"
+    x = check_image_batch(input, op)
+    geo = _Geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = zero_pad(x.data, geo.pads, fill=-np.inf)
+    best, winner = None, None
+    for i, j, window in geo.offsets():
+        values = xp[window]
+        if best is None:
+            best = values.copy()
+            winner = np.zeros(best.shape, dtype=np.int32)
+            continue
+        better = values > best
+        np.copyto(best, values, where=better)
+        np.copyto(winner, i * geo.kernel[1] + j, where=better)
+
+    def backward(dy):
+        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        for i, j, window in geo.offsets():
+            dxp[window] += np.where(winner == i * geo.kernel[1] + j, dy, 0)
+        return (crop(dxp, geo.pads, geo.size),)
+
+    out = _record(best, (x,), backward)
+    if not return_indices:
+        return out
+    return out, Tensor(_flat_indices(winner, geo))
+
+
+def _flat_indices(winner: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """PyTorch's return_indices: each maximum's position in its unpadded (H, W) plane."""
+    (sh, sw), (dh, dw), (oh, ow) = geo.stride, geo.dilation, geo.out
+    ki, kj = np.divmod(winner.astype(np.int64), geo.kernel[1])
+    rows = np.arange(oh)[:, None] * sh + ki * dh - geo.padding[0]
+    cols = np.arange(ow)[None, :] * sw + kj * dw - geo.padding[1]
+    return rows * geo.size[1] + cols
+
+
+def _window_sum_pool(op, input, kernel_size, stride, padding, ceil_mode, divisor) -> Tensor:
+    x = check_image_batch(input, op)
+    geo = _Geometry(op, x, kernel_size, stride, padding, 1, ceil_mode)
+    xp = zero_pad(x.data, geo.pads)
+    total = np.zeros(x.shape[:2] + geo.out, dtype=x.dtype)
+    for _, _, window in geo.offsets():
+        total += xp[window]
+    scale = None if divisor is None else (1.0 / divisor(geo)).astype(x.dtype)
+    out = total if scale is None else total * scale
+
+    def backward(dy):
+        spread = dy if scale is None else dy * scale
+        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        for _, _, window in geo.offsets():
+            dxp[window] += spread
+        return (crop(dxp, geo.pads, geo.size),)
+
+    return _record(out, (x,), backward)
+
+
+def _avg_divisor(count_include_pad: bool):
+    """The number PyTorch divides each window's sum by, per output position."""
+
+    def divisor(geo: _Geometry) -> np.ndarray:
+        counts = []
+        for i, k, s, p, o in zip(geo.size, geo.kernel, geo.stride, geo.padding, geo.out,
+                                 strict=True):
+            start = np.arange(o) * s - p
+            end = np.minimum(start + k, i + p)  # windows stop at the padding, not beyond
+            if count_include_pad:
+                counts.append(end - start)
+            else:
+                counts.append(np.minimum(end, i) - np.maximum(start, 0))
+        return np.outer(counts[0], counts[1])
+
+    return divisor
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None) -> Tensor:
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError("avg_pool2d: divisor_override must be non-zero")
+        divisor = lambda geo: np.full(geo.out, divisor_override)  # noqa: E731
+    else:
+        divisor = _avg_divisor(count_include_pad)
+    return _window_sum_pool("avg_pool2d", input, kernel_size, stride, padding, ceil_mode,
+                            divisor)
+
+
+def sum_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False) -> Tensor:
+    """Sum pooling: the sum of each window (average pooling without the division)."""
+    return _window_sum_pool("sum_pool2d", input, kernel_size, stride, padding, ceil_mode, None)

@@ -1,0 +1,29 @@
+"""The scratch engine's random number generator (initialisation and dropout draw from it).
+
+One module-level NumPy Generator, seeded with `manual_seed`, whose state can be saved and
+restored so that a resumed training run draws exactly the numbers an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def generator() -> np.random.Generator:
+    return _generator
+
+
+def get_rng_state() -> dict:
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _generator.bit_generator.state = state
