@@ -137,3 +137,10 @@ def test_deep_graphs_do_not_hit_the_recursion_limit():
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="floating-point"):
         Tensor([1, 2], requires_grad=True)
+
+
+def test_truth_value_follows_numpy():
+    assert Tensor([2.0]) == Tensor([2.0])
+    assert not Tensor([1.0]) == Tensor([2.0])
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor([1.0, 2.0]) == Tensor([1.0, 2.0]))

@@ -229,6 +229,11 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __bool__(self) -> bool:
+        # NumPy's rule: only a one-element tensor has a truth value (`if a == b` on many
+        # elements raises instead of silently being true).
+        return bool(self.data)
+
     # ----------------------------------------------------------------- methods
     def sum(self, dim=None, keepdim: bool = False):
         return sum_(self, dim, keepdim)
