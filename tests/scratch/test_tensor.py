@@ -141,6 +141,6 @@ def test_integer_tensors_cannot_require_grad():
 
 def test_truth_value_follows_numpy():
     assert Tensor([2.0]) == Tensor([2.0])
-    assert not Tensor([1.0]) == Tensor([2.0])
+    assert Tensor([1.0]) != Tensor([2.0])
     with pytest.raises(ValueError, match="ambiguous"):
         bool(Tensor([1.0, 2.0]) == Tensor([1.0, 2.0]))
