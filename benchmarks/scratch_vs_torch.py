@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 import cnnlab.scratch as scratch
 from cnnlab.models.lenet import lenet5
+from cnnlab.scratch import optim as scratch_optim
 from cnnlab.scratch.nn import functional as F
 
 
@@ -88,7 +89,7 @@ def lenet_step_case(batch: int):
     ours_model = lenet5("scratch", input_size=28)
     theirs_model = lenet5("torch", input_size=28)
     ours_model.load_state_dict(theirs_model.state_dict())
-    ours_opt = scratch.optim.SGD(ours_model.parameters(), lr=0.01, momentum=0.9)
+    ours_opt = scratch_optim.SGD(ours_model.parameters(), lr=0.01, momentum=0.9)
     theirs_opt = torch.optim.SGD(theirs_model.parameters(), lr=0.01, momentum=0.9)
     t_images, t_labels = torch.from_numpy(images), torch.from_numpy(labels)
 
@@ -110,7 +111,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    import cnnlab.scratch.optim  # noqa: F401  (used through scratch.optim)
 
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):

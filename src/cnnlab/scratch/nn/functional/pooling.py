@@ -30,7 +30,9 @@ class _Geometry:
 
     def __init__(self, op, x, kernel_size, stride, padding, dilation, ceil_mode):
         self.kernel = pair(kernel_size, "kernel_size", op)
-        self.stride = self.kernel if stride is None or stride == [] else pair(stride, "stride", op)
+        # torch's functional API takes stride=None or stride=[] to mean "the kernel size".
+        default_stride = stride is None or stride == []
+        self.stride = self.kernel if default_stride else pair(stride, "stride", op)
         self.padding = pair(padding, "padding", op)
         self.dilation = pair(dilation, "dilation", op)
         check_positive(self.kernel, "kernel_size", op)
