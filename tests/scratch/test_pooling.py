@@ -21,6 +21,7 @@ POOL_CASES = [
     ((2, 1, 10, 10), 3, 3, 0, 1, True),
     ((1, 1, 4, 4), 1, 2, 0, 1, False),
     ((3, 2, 13, 11), 3, 2, 0, 1, True),  # AlexNet's overlapping 3x3/2 pooling
+    ((1, 2, 1, 3), (2, 4), (2, 3), 0, 1, True),  # ceil_mode: a window larger than the input
 ]
 
 

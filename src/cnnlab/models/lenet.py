@@ -7,17 +7,21 @@ Fashion-MNIST) C1 pads by 2, so every later shape is the same as the paper's.
 
 from __future__ import annotations
 
-from cnnlab.models.engines import nn_namespace
+from cnnlab.models.engines import Engine, get_engine
+from cnnlab.models.registry import register_model
 
 
-def lenet5(engine: str = "torch", num_classes: int = 10, in_channels: int = 1,
-           input_size: int = 32):
-    if input_size not in (28, 32):
-        raise ValueError(f"lenet5: input_size must be 32 (the paper's) or 28 (padded), "
-                         f"got {input_size}")
-    nn = nn_namespace(engine)
+@register_model(input_size=32, in_channels=1, num_classes=10)
+def lenet5(engine: Engine | str = "torch", num_classes: int = 10, in_channels: int = 1,
+           input_size=32):
+    """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling; 32x32, or 28x28 padded."""
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if size not in ((28, 28), (32, 32)):
+        raise ValueError(f"lenet5: input_size must be 32x32 (the paper's) or 28x28 (C1 pads "
+                         f"by 2), got {size[0]}x{size[1]}")
+    nn = (get_engine(engine) if isinstance(engine, str) else engine).nn
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2 if input_size == 28 else 0),
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2 if size == (28, 28) else 0),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(6, 16, kernel_size=5),

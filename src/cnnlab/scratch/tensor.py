@@ -304,9 +304,25 @@ class Tensor:
 # ===================================================================== plumbing
 
 
+_op_observers: list[Callable[[Tensor, tuple[Tensor, ...]], None]] = []
+
+
+@contextlib.contextmanager
+def observe_ops(observer: Callable[[Tensor, tuple[Tensor, ...]], None]) -> Iterator[None]:
+    """Call `observer(output, inputs)` after every op: how a tracer follows the data through
+    a model's forward, residual sums and concatenations included."""
+    _op_observers.append(observer)
+    try:
+        yield
+    finally:
+        _op_observers.remove(observer)
+
+
 def _record(data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
     """Wrap an op's output; remember how to send its gradient back when one is needed."""
     out = Tensor(data)
+    for observer in _op_observers:
+        observer(out, parents)
     if _grad_enabled and any(p.requires_grad for p in parents):
         out.requires_grad = True
         out._parents = parents

@@ -14,7 +14,7 @@ import numpy as np
 
 import cnnlab.scratch as scratch
 from cnnlab.data import fashion_mnist
-from cnnlab.models.lenet import lenet5
+from cnnlab.models.registry import create_model
 from cnnlab.scratch import optim
 from cnnlab.scratch.nn import functional as F
 
@@ -88,7 +88,7 @@ def run(config: JobConfig, report: Callable[[str], None] = print) -> dict:
         subset = rng.permutation(len(train_images))[: config.train_size]
         train_images, train_labels = train_images[subset], train_labels[subset]
 
-    model = lenet5("scratch", num_classes=10, in_channels=1, input_size=28)
+    model = create_model("lenet5", "scratch", num_classes=10, in_channels=1, input_size=28)
     if config.optimizer == "sgd":
         optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     else:

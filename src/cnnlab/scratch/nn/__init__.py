@@ -3,11 +3,13 @@
 from cnnlab.scratch.nn import functional, init
 from cnnlab.scratch.nn.modules.conv import Conv2d, ConvTranspose2d
 from cnnlab.scratch.nn.modules.layers import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm2d,
     CrossEntropyLoss,
     Dropout,
     Flatten,
+    Identity,
     Linear,
     MaxPool2d,
     ReLU,
@@ -16,6 +18,7 @@ from cnnlab.scratch.nn.modules.layers import (
 from cnnlab.scratch.nn.modules.module import Module, Parameter, Sequential
 
 __all__ = [
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm2d",
     "Conv2d",
@@ -23,6 +26,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Identity",
     "Linear",
     "MaxPool2d",
     "Module",

@@ -5,9 +5,16 @@ from cnnlab.scratch.nn.functional.conv import conv2d, conv_transpose2d
 from cnnlab.scratch.nn.functional.linear import dropout, flatten, linear
 from cnnlab.scratch.nn.functional.loss import cross_entropy, nll_loss
 from cnnlab.scratch.nn.functional.normalization import batch_norm
-from cnnlab.scratch.nn.functional.pooling import avg_pool2d, max_pool2d, sum_pool2d
+from cnnlab.scratch.nn.functional.padding import pad
+from cnnlab.scratch.nn.functional.pooling import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    max_pool2d,
+    sum_pool2d,
+)
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
     "conv2d",
@@ -19,6 +26,7 @@ __all__ = [
     "log_softmax",
     "max_pool2d",
     "nll_loss",
+    "pad",
     "relu",
     "softmax",
     "sum_pool2d",

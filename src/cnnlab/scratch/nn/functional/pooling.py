@@ -47,12 +47,16 @@ class _Geometry:
                 )
         self.size = x.shape[2:]
         symmetric: Pads = tuple((p, p) for p in self.padding)  # type: ignore[assignment]
-        check_window_fits(op, self.size, self.kernel, symmetric, self.dilation)
+        if not ceil_mode:  # with ceil_mode a window may hang past a too-small input
+            check_window_fits(op, self.size, self.kernel, symmetric, self.dilation)
         self.out = tuple(
             window_output_size(i, k, s, 2 * p, d, ceil_mode, pad_left=p)
             for i, k, s, p, d in zip(self.size, self.kernel, self.stride, self.padding,
                                      self.dilation, strict=True)
         )
+        if min(self.out) < 1:
+            raise ValueError(f"{op}: the kernel {self.kernel} does not fit the input "
+                             f"{tuple(self.size)} even with ceil_mode: output size {self.out}")
         # ceil_mode lets the last window hang past the padding: pad further on that side.
         self.pads: Pads = tuple(  # type: ignore[assignment]
             (p, max(p, (o - 1) * s + d * (k - 1) + 1 - i - p))
@@ -161,3 +165,38 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 def sum_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False) -> Tensor:
     """Sum pooling: the sum of each window (average pooling without the division)."""
     return _window_sum_pool("sum_pool2d", input, kernel_size, stride, padding, ceil_mode, None)
+
+
+def _adaptive_bins(size: int, out: int) -> list[slice]:
+    """torch's bins: output i averages input [floor(i*I/O), ceil((i+1)*I/O))."""
+    return [slice(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    op = "adaptive_avg_pool2d"
+    x = check_image_batch(input, op)
+    size = x.shape[2:]
+    if isinstance(output_size, (tuple, list)):
+        out_hw = tuple(s if o is None else o for o, s in zip(output_size, size, strict=True))
+    else:
+        out_hw = (output_size, output_size)
+    out_hw = pair(out_hw, "output_size", op)
+    check_positive(out_hw, "output_size", op)
+    if all(i % o == 0 for i, o in zip(size, out_hw, strict=True)):  # equal bins: plain pooling
+        kernel = tuple(i // o for i, o in zip(size, out_hw, strict=True))
+        return avg_pool2d(x, kernel, kernel)
+    rows, cols = _adaptive_bins(size[0], out_hw[0]), _adaptive_bins(size[1], out_hw[1])
+    out = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            out[:, :, i, j] = x.data[:, :, r, c].mean(axis=(2, 3))
+
+    def backward(dy):
+        dx = np.zeros(x.shape, dtype=dy.dtype)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(cols):
+                count = (r.stop - r.start) * (c.stop - c.start)
+                dx[:, :, r, c] += dy[:, :, i : i + 1, j : j + 1] / count
+        return (dx,)
+
+    return _record(out, (x,), backward)

@@ -1,4 +1,5 @@
-"""The small layers: Linear, ReLU, pooling, Dropout, BatchNorm2d, Flatten, CrossEntropyLoss."""
+"""The small layers: Linear, ReLU, pooling, Identity, Dropout, BatchNorm2d, Flatten, and
+CrossEntropyLoss."""
 
 from __future__ import annotations
 
@@ -83,6 +84,26 @@ class SumPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Identity(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
 
 
 class Dropout(Module):

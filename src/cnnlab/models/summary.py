@@ -1,0 +1,264 @@
+"""The layer table of a live model, traced with a real forward pass on either engine.
+
+A pre-hook on every leaf module computes the layer's row with `cnnlab.arithmetic` before the
+layer runs, so a layer that cannot fit raises the arithmetic's clear error (naming the module)
+instead of the engine's; a post-hook checks the computed output shape against the real one.
+Receptive fields ride along with the tensors: modules transform them, and every other
+operation in `forward` (a residual sum, a concatenation, a slice) passes on the widest field
+of its inputs, so branching networks (ResNet, Inception) get a field per layer too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from math import prod
+
+from cnnlab.arithmetic import layers as describe
+from cnnlab.arithmetic import receptive_field as rf
+from cnnlab.arithmetic.layers import Layer
+from cnnlab.arithmetic.sizes import LayerDoesNotFit
+from cnnlab.arithmetic.table import LayerTable, format_shape
+from cnnlab.models.engines import engine_of
+
+_ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
+                "Hardswish", "Softmax", "LogSoftmax", "PReLU"}
+_NORMS = {"BatchNorm1d": "batch norm", "BatchNorm2d": "batch norm",
+          "LocalResponseNorm": "local response norm", "GroupNorm": "group norm",
+          "LayerNorm": "layer norm", "InstanceNorm2d": "instance norm"}
+
+
+def _own_params(module) -> int:
+    return sum(int(prod(p.shape)) for p in module.parameters(recurse=False))
+
+
+def _layer_for(module, name: str, shape: tuple[int, ...], field) -> Layer | None:
+    kind = type(module).__name__
+    if kind == "Identity":
+        return None
+    if kind == "Conv2d":
+        if shape and shape[0] != module.in_channels:
+            raise ValueError(f"{name} ({kind}) expects {module.in_channels} input channels "
+                             f"but its input is {format_shape(shape)} ({shape[0]} channels)")
+        return describe.conv(name, shape, module.out_channels, module.kernel_size,
+                             module.stride, module.padding, module.dilation, module.groups,
+                             module.bias is not None, field)
+    if kind == "ConvTranspose2d":
+        if shape and shape[0] != module.in_channels:
+            raise ValueError(f"{name} ({kind}) expects {module.in_channels} input channels "
+                             f"but its input is {format_shape(shape)} ({shape[0]} channels)")
+        return describe.conv_transpose(name, shape, module.out_channels, module.kernel_size,
+                                       module.stride, module.padding, module.output_padding,
+                                       module.dilation, module.groups, module.bias is not None,
+                                       field)
+    if kind in ("MaxPool2d", "AvgPool2d", "SumPool2d"):
+        mode = {"MaxPool2d": "max", "AvgPool2d": "avg", "SumPool2d": "sum"}[kind]
+        return describe.pool(name, shape, mode, module.kernel_size, module.stride,
+                             module.padding, getattr(module, "dilation", 1), module.ceil_mode,
+                             field)
+    if kind in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"):
+        return describe.adaptive_pool(name, shape, "avg" if "Avg" in kind else "max",
+                                      module.output_size, field)
+    if kind == "Linear":
+        if not shape or shape[-1] != module.in_features:
+            raise ValueError(f"{name} (Linear) expects {module.in_features} input features but "
+                             f"its input is {format_shape(shape)}")
+        return describe.linear(name, shape, module.out_features, module.bias is not None)
+    if kind in _NORMS:
+        return describe.elementwise(name, "norm", _NORMS[kind], shape, _own_params(module),
+                                    field)
+    if kind in _ACTIVATIONS:
+        return describe.elementwise(name, "activation", kind, shape, _own_params(module), field)
+    if kind.startswith("Dropout"):
+        return describe.elementwise(name, "dropout", f"dropout p={module.p}", shape,
+                                    field_in=field)
+    if kind == "Flatten":
+        return Layer(name, "reshape", "flatten", shape, ())
+    return Layer(name, "other", kind, shape, (), params=_own_params(module))
+
+
+class _Tracer:
+    def __init__(self) -> None:
+        self.fields: dict[int, tuple[object, object]] = {}  # id -> (tensor, field); the
+        self.layers: list[Layer] = []                       # tensor is kept so ids stay unique
+        self.pending: list[Layer | None] = []
+
+    def field_of(self, tensor):
+        entry = self.fields.get(id(tensor))
+        return entry[1] if entry is not None and entry[0] is tensor else None
+
+    def set_field(self, tensor, field) -> None:
+        self.fields[id(tensor)] = (tensor, field)
+
+    def follow_op(self, output, inputs) -> None:
+        """Any operation: a 4-D output sees what the widest of its inputs sees."""
+        if len(getattr(output, "shape", ())) != 4:
+            return
+        known = [f for f in map(self.field_of, inputs) if f is not None]
+        if known:
+            self.set_field(output, (rf.merge([f[0] for f in known]),
+                                    rf.merge([f[1] for f in known])))
+
+    def before(self, name: str) -> Callable:
+        def hook(module, args):
+            x = args[0] if args else None
+            shape = tuple(x.shape[1:]) if hasattr(x, "shape") else ()
+            self.pending.append(_layer_for(module, name, shape, self.field_of(x)))
+
+        return hook
+
+    def after(self, name: str) -> Callable:
+        def hook(module, args, output):
+            layer = self.pending.pop()
+            if layer is None or not hasattr(output, "shape"):
+                return
+            actual = tuple(output.shape[1:])
+            if layer.kind in ("reshape", "other", "conv_transpose"):  # the real shape rules
+                layer.output_shape = actual  # (a transposed conv may be given output_size)
+            elif actual != layer.output_shape:
+                raise RuntimeError(f"{name}: cnnlab.arithmetic computed an output of "
+                                   f"{format_shape(layer.output_shape)} but the layer produced "
+                                   f"{format_shape(actual)}; please report this")
+            own = _own_params(module)
+            if own != layer.params:
+                raise RuntimeError(f"{name}: cnnlab.arithmetic counted {layer.params} "
+                                   f"parameters but the layer has {own}; please report this")
+            if layer.kind == "other" and len(actual) == 3 and args:
+                spatial_in = tuple(args[0].shape[2:])
+                field = self.field_of(args[0])
+                layer.receptive_field = field if spatial_in == actual[1:] else None
+            field = layer.receptive_field if len(actual) == 3 else None
+            self.set_field(output, field)
+            self.layers.append(layer)
+
+        return hook
+
+
+def _leaves(model) -> Iterator[tuple[str, object]]:
+    for name, module in model.named_modules():
+        if next(iter(module.children()), None) is None and module is not model:
+            yield name, module
+    if next(iter(model.children()), None) is None:
+        yield type(model).__name__, model
+
+
+@contextlib.contextmanager
+def _hooks(model, tracer: _Tracer):
+    handles = []
+    try:
+        for name, module in _leaves(model):
+            handles.append(module.register_forward_pre_hook(tracer.before(name)))
+            handles.append(module.register_forward_hook(tracer.after(name)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _flat_tensors(values, is_tensor) -> Iterator:
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from _flat_tensors(value, is_tensor)
+        elif is_tensor(value):
+            yield value
+
+
+def _run_torch(model, input_shape, tracer: _Tracer):
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class FollowOps(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            output = func(*args, **(kwargs or {}))
+            if isinstance(output, torch.Tensor):
+                inputs = _flat_tensors([*args, *(kwargs or {}).values()],
+                                       lambda v: isinstance(v, torch.Tensor))
+                tracer.follow_op(output, list(inputs))
+            return output
+
+    parameter = next(model.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((1, *input_shape), generator=generator, dtype=dtype)
+    tracer.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
+    with torch.no_grad(), FollowOps():
+        return model(x)
+
+
+def _run_scratch(model, input_shape, tracer: _Tracer):
+    import numpy as np
+
+    import cnnlab.scratch as scratch
+    from cnnlab.scratch.tensor import observe_ops
+
+    parameter = next(model.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else np.float32
+    values = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(dtype)
+    x = scratch.tensor(values)
+    tracer.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
+    with scratch.no_grad(), observe_ops(tracer.follow_op):
+        return model(x)
+
+
+def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> LayerTable:
+    """Trace `model` (torch or scratch) on one input of `input_shape` (C, H, W) and return its
+    layer table."""
+    engine = engine_of(model)
+    tracer = _Tracer()
+    was_training = model.training
+    model.eval()  # batch norm on a single image needs its running statistics
+    try:
+        with _hooks(model, tracer):
+            run = _run_torch if engine == "torch" else _run_scratch
+            run(model, tuple(input_shape), tracer)
+    except (LayerDoesNotFit, ValueError):
+        raise
+    except (RuntimeError, TypeError, IndexError) as error:
+        if "please report this" in str(error):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"the forward pass of {name or type(model).__name__} on a "
+                         f"{format_shape(tuple(input_shape))} input failed: "
+                         f"{type(error).__name__}: {message}") from None
+    finally:
+        model.train(was_training)
+    params = list(model.parameters())
+    return LayerTable(
+        model=name or type(model).__name__,
+        input_shape=tuple(input_shape),
+        layers=tracer.layers,
+        params=sum(int(prod(p.shape)) for p in params),
+        trainable_params=sum(int(prod(p.shape)) for p in params if p.requires_grad),
+        engine=engine,
+    )
+
+
+def model_table(spec: str, input_text: str | None = None, engine: str | None = None,
+                num_classes: int | None = None) -> LayerTable:
+    """The table `cnnlab shapes MODEL` prints: MODEL is a zoo name or the user's own network
+    (`net.py:ClassName`, `package.module:factory`); `input_text` is CxHxW, HxW or H."""
+    from cnnlab.arithmetic.explain import parse_shape
+    from cnnlab.models.registry import create_model, model_info
+    from cnnlab.models.user import is_user_model, load_user_model
+
+    shape = parse_shape(input_text) if input_text is not None else None
+    if is_user_model(spec):
+        if shape is None or len(shape) != 3:
+            raise ValueError(f"give the input of {spec} as --input CxHxW (e.g. 3x32x32)")
+        if num_classes is not None:
+            raise ValueError("--num-classes applies to zoo models; your network sets its own")
+        model = load_user_model(spec)
+        if engine is not None and engine != engine_of(model):
+            raise ValueError(f"{spec} builds a {engine_of(model)} model; --engine {engine} "
+                             "applies to zoo models only")
+        return summarize(model, shape, spec)
+    info = model_info(spec)
+    if shape is None:
+        shape = (info.in_channels, info.input_size, info.input_size)
+    elif len(shape) == 1:
+        shape = (info.in_channels, shape[0], shape[0])
+    elif len(shape) == 2:
+        shape = (info.in_channels, *shape)
+    model = create_model(spec, engine or "torch", num_classes=num_classes,
+                         in_channels=shape[0], input_size=shape[1:])
+    return summarize(model, shape, spec)
