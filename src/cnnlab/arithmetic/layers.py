@@ -41,7 +41,13 @@ class Layer:
 
     @property
     def activations(self) -> int:
+        """Values in this layer's output for one image."""
         return prod(self.output_shape)
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations of the multiply-adds: one multiply and one add each."""
+        return 2 * self.macs
 
 
 def pair(value) -> Pair:

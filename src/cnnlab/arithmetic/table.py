@@ -98,19 +98,23 @@ class LayerTable:
                 if every_layer or layer.kind in _SHOWN_BY_DEFAULT]
 
     def text(self, every_layer: bool = False) -> str:
-        header = ("layer", "module", "what it is", "output", "params", "MACs",
+        """The table as the course writes it; memory is each layer's output for one image in
+        float32."""
+        header = ("layer", "module", "what it is", "output", "memory", "params", "MACs",
                   "receptive field")
-        body = [("INPUT", "", "", format_shape(self.input_shape), "", "", "")]
+        body = [("INPUT", "", "", format_shape(self.input_shape),
+                 format_bytes(self._bytes(self.input_shape)), "", "", "")]
         warnings: list[tuple[int, str]] = []
         for layer in self.rows(every_layer):
             body.append((layer.label, layer.name, layer.description,
                          format_shape(layer.output_shape),
+                         format_bytes(layer.activations * BYTES_PER_VALUE),
                          f"{layer.params:,}" if layer.params else "",
                          format_count(layer.macs) if layer.macs else "", _field_text(layer)))
             warnings += [(len(body) - 1, f"{layer.label} {message}")
                          for message in layer.warnings]
         widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-        numeric = {4, 5}
+        numeric = {4, 5, 6}
 
         def line(row) -> str:
             cells = [cell.rjust(width) if i in numeric else cell.ljust(width)
@@ -157,7 +161,8 @@ class LayerTable:
                 "input_shape": list(layer.input_shape),
                 "output_shape": list(layer.output_shape),
                 "output": format_shape(layer.output_shape),
-                "params": layer.params, "macs": layer.macs,
+                "activation_bytes": layer.activations * BYTES_PER_VALUE,
+                "params": layer.params, "macs": layer.macs, "flops": layer.flops,
                 "receptive_field": None if layer.receptive_field is None else {
                     "height": layer.receptive_field[0].as_dict(),
                     "width": layer.receptive_field[1].as_dict()},
