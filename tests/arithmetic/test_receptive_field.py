@@ -6,7 +6,7 @@ d(output[o])/d(input) is exactly the field of output o (when it lies inside the 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cnnlab.arithmetic import receptive_field as rf
@@ -42,7 +42,7 @@ def _predicted(chain):
     return field
 
 
-def _measured_spans(chain, width=400, margin=0):
+def _measured_spans(chain, width=400, margin=0, required=True):
     """(output index, first and last input pixel that output depends on) for the outputs
     whose field lies at least `margin` pixels inside the input. Every layer is linear here, so
     one forward pass over the basis images gives the whole Jacobian."""
@@ -58,7 +58,7 @@ def _measured_spans(chain, width=400, margin=0):
         lo, hi = int(touched.min()), int(touched.max())
         if margin <= lo and hi < width - margin:
             spans.append((o, lo, hi))
-    assert spans, "no output has its whole field inside the input; widen the test input"
+    assert spans or not required, "no output has its field inside the input; widen the input"
     return spans
 
 
@@ -100,7 +100,9 @@ def test_random_chains(chain):
     except LayerDoesNotFit:
         return
     field = _predicted(chain)
-    for o, lo, hi in _measured_spans(chain, margin=_margin(field)):
+    spans = _measured_spans(chain, margin=_margin(field), required=False)
+    assume(spans)  # a field (plus margins) wider than the test input says nothing
+    for o, lo, hi in spans:
         assert (hi - lo + 1, (lo + hi) / 2) == (field.size, field.start + o * field.jump)
 
 
