@@ -11,16 +11,67 @@ _CONV_ONLY = ("kernel", "stride", "padding", "dilation", "transposed", "output_p
               "ceil_mode")
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from cnnlab.train.scratch_job import JobConfig, run
+def _train(args: argparse.Namespace) -> int:
+    from cnnlab.train.config import TrainConfig, read_toml, resolve
+    from cnnlab.train.loop import resume, start
 
-    config = JobConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       optimizer=args.optimizer, train_size=args.train_size, seed=args.seed,
-                       data_dir=args.data_dir)
-    result = run(config)
+    flags = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__
+             if getattr(args, name, None) is not None}
+    if args.resume:
+        extra = sorted(set(flags) - {"epochs"})
+        if extra or args.config:
+            raise ValueError("--resume continues a run with its saved configuration; only "
+                             "--epochs may change (got " + ", ".join(
+                                 f"--{name.replace('_', '-')}" for name in extra
+                                 or ["config"]) + ")")
+        run = resume(args.resume, flags.get("epochs"))
+    else:
+        file_values = read_toml(args.config) if args.config else {}
+        if "model" not in flags and "model" not in file_values:
+            raise ValueError("name a model: cnnlab train MODEL (see cnnlab models)")
+        run = start(resolve(file_values, flags))
+        print(f"{run.config.model} on {run.config.dataset} ({run.config.engine} engine): "
+              f"{len(run.data.train[0])} training and {len(run.data.val[0])} validation "
+              f"images, batch {run.config.batch_size}, {run.config.optimizer} lr "
+              f"{run.config.lr}, {run.config.schedule} schedule; run folder {run.folder}")
+    result = run.run()
+    if result is None:
+        return 130
     print(f"trained in {result['train_seconds']:.1f} s")
     print(f"test accuracy: {result['test_accuracy']:.4f}")
     return 0
+
+
+def _add_train(commands) -> None:
+    train = commands.add_parser(
+        "train", help="train a zoo model on a dataset",
+        description="Train a zoo model with the course's parameters. Checkpoints after every "
+                    "epoch; --resume continues exactly where a run stopped.")
+    train.add_argument("model", nargs="?", help="a zoo model (see `cnnlab models`)")
+    train.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"])
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="(peak) learning rate")
+    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--nesterov", action="store_true", default=None)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--dropout", type=float, help="the model's dropout probability")
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--schedule", choices=["onecycle", "cosine", "step", "none"])
+    train.add_argument("--augment", help="comma-separated: crop, flip, cutout")
+    train.add_argument("--train-size", type=int,
+                       help="train on a class-balanced subset of this many images")
+    train.add_argument("--val-size", type=int,
+                       help="images held out of the training set for validation (default 5000)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--engine", choices=["torch", "scratch"])
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--out", help="run folder (default runs/MODEL-DATASET-seedN)")
+    train.add_argument("--data-dir", help="folder holding the dataset files")
+    train.add_argument("--config", help="a TOML file with the same keys; flags win")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    train.set_defaults(handler=_train)
 
 
 def _shapes(args: argparse.Namespace) -> int:
@@ -117,21 +168,8 @@ def _add_shapes(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnnlab", description="A lab for convolutional networks.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = commands.add_parser(
-        "demo", help="train LeNet-5 with the scratch NumPy engine on Fashion-MNIST",
-        description="Train LeNet-5 with cnnlab's from-scratch NumPy engine on the real "
-                    "Fashion-MNIST training set and print the test accuracy.")
-    demo.add_argument("--epochs", type=int, default=1)
-    demo.add_argument("--batch-size", type=int, default=32)
-    demo.add_argument("--lr", type=float, default=0.002, help="learning rate (default 0.002)")
-    demo.add_argument("--optimizer", choices=["sgd", "adam"], default="adam",
-                      help="Adam, or SGD with momentum 0.9 (default adam)")
-    demo.add_argument("--train-size", type=int, default=None,
-                      help="train on a random subset of this many images")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--data-dir", default=None, help="folder holding the Fashion-MNIST files")
-    demo.set_defaults(handler=_demo)
     _add_shapes(commands)
+    _add_train(commands)
     return parser
 
 

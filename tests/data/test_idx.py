@@ -5,7 +5,6 @@ import gzip
 import numpy as np
 import pytest
 
-from cnnlab.data import fashion_mnist
 from cnnlab.data.idx import read_idx, write_idx
 
 
@@ -49,24 +48,3 @@ def test_broken_gzip_and_foreign_files_are_refused(tmp_path):
     foreign.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(ValueError, match="not an IDX file"):
         read_idx(foreign)
-
-
-def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(fashion_mnist, "candidate_dirs", lambda data_dir=None: [tmp_path])
-    with pytest.raises(FileNotFoundError, match=r"(?s)Fashion-MNIST not found.*"
-                                                r"apt-get install dataset-fashion-mnist"):
-        fashion_mnist.load("train")
-
-
-def test_real_fashion_mnist_when_present():
-    try:
-        folder = fashion_mnist.locate()
-    except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
-    images, labels = fashion_mnist.load("test", folder)
-    assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8
-    assert np.bincount(labels).tolist() == [1000] * 10  # the test set is balanced
-    train_images, _ = fashion_mnist.load("train", folder)
-    assert abs(train_images.mean() / 255 - fashion_mnist.MEAN) < 1e-3
-    assert abs((train_images / 255).std() - fashion_mnist.STD) < 1e-3

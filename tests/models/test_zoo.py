@@ -119,7 +119,7 @@ def test_unknown_names_and_options_say_what_exists():
     with pytest.raises(ValueError, match="did you mean resnet18"):
         create_model("resnet81")
     with pytest.raises(ValueError, match="lenet5 does not take the option"):
-        create_model("lenet5", dropout=0.3)
+        create_model("lenet5", width=3)
     with pytest.raises(ValueError, match="unknown engine 'jax'"):
         create_model("lenet5", engine="jax")
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):

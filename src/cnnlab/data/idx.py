@@ -24,6 +24,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as error:
         raise ValueError(f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'IDX'}"
                          f" ({error}); the file is truncated or corrupt") from error
+    return parse_idx(raw, path)
+
+
+def parse_idx(raw: bytes, path: str | Path) -> np.ndarray:
+    """The array in the (decompressed) bytes of an IDX file; `path` names it in errors."""
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _DTYPES:
         raise ValueError(f"{path}: not an IDX file (its first bytes {raw[:4].hex()} are not an "
                          "IDX magic number 0000TTDD)")

@@ -13,7 +13,7 @@ from cnnlab.models.registry import register_model
 
 @register_model(input_size=32, in_channels=1, num_classes=10)
 def lenet5(engine: Engine | str = "torch", num_classes: int = 10, in_channels: int = 1,
-           input_size=32):
+           input_size=32, dropout: float = 0.0):
     """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling; 32x32, or 28x28 padded."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if size not in ((28, 28), (32, 32)):
@@ -28,9 +28,12 @@ def lenet5(engine: Engine | str = "torch", num_classes: int = 10, in_channels: i
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
+        nn.Dropout(dropout),  # off by default, as in the paper; the course's dropout knob
         nn.Linear(16 * 5 * 5, 120),
         nn.ReLU(),
+        nn.Dropout(dropout),
         nn.Linear(120, 84),
         nn.ReLU(),
+        nn.Dropout(dropout),
         nn.Linear(84, num_classes),
     )

@@ -1,0 +1,119 @@
+"""The training configuration: the course's parameters and the usual ones, from defaults, a
+TOML file and command-line flags (flags win), validated in one place and saved with the run."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "step", "none")
+AUGMENTATIONS = ("crop", "flip", "cutout")
+ENGINES = ("torch", "scratch")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lenet5"
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.003
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    dropout: float | None = None  # None: the model's own default
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"
+    augment: str = ""  # comma-separated: crop, flip, cutout
+    train_size: int | None = None  # a class-balanced subset of the training images
+    val_size: int = 5000  # held out of the training set, stratified by class
+    seed: int = 0
+    engine: str = "torch"
+    out: str | None = None  # the run folder; runs/<model>-<dataset>-<seed> by default
+    data_dir: str | None = None
+    threads: int | None = None  # torch's intra-op threads; None leaves torch's default
+
+    def augmentations(self) -> list[str]:
+        return [name for name in self.augment.split(",") if name.strip()]
+
+    def validate(self) -> TrainConfig:
+        def positive(name, value, kind=int):
+            if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+
+        positive("epochs", self.epochs)
+        positive("batch_size", self.batch_size)
+        positive("lr", float(self.lr) if isinstance(self.lr, int) else self.lr, float)
+        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                              ("engine", ENGINES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
+                                 f"{getattr(self, name)!r}")
+        unknown = [a for a in self.augmentations() if a not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"augment: unknown {', '.join(unknown)}; choose from "
+                             f"{', '.join(AUGMENTATIONS)} (comma-separated)")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs --optimizer sgd and a momentum above 0")
+        if self.train_size is not None:
+            positive("train_size", self.train_size)
+        if not isinstance(self.val_size, int) or self.val_size < 0:
+            raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
+        if self.threads is not None:
+            positive("threads", self.threads)
+        return self
+
+    def run_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.model}-{self.dataset}-seed{self.seed}")
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML ({error})") from None
+    known = {f.name for f in fields(TrainConfig)}
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: "
+                         f"{', '.join(sorted(known))}")
+    return values
+
+
+def resolve(file_values: dict, flag_values: dict) -> TrainConfig:
+    """Defaults, then the file, then the flags the user actually gave."""
+    merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
+    if isinstance(merged.get("lr"), int):
+        merged["lr"] = float(merged["lr"])
+    return TrainConfig(**merged).validate()
+
+
+def to_toml(config: TrainConfig) -> str:
+    """The resolved configuration as TOML (what --config reads back); unset values omitted."""
+    lines = []
+    for key, value in asdict(config).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,186 @@
+"""`cnnlab train` on the real Fashion-MNIST: checkpoints that resume to identical weights,
+Ctrl-C, a diverging loss, the configuration file, and the accuracy the recipes reach."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cnnlab.cli import main
+from cnnlab.data import datasets
+from cnnlab.train import loop
+from cnnlab.train.config import TrainConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _real_data():
+    try:
+        datasets.locate(datasets.FASHION_MNIST, allow_download=False)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
+
+
+def _config(tmp_path, name, **overrides):
+    values = dict(model="lenet5", dataset="fashion-mnist", epochs=3, batch_size=64,
+                  train_size=320, val_size=200, lr=0.003, out=str(tmp_path / name))
+    return TrainConfig(**{**values, **overrides}).validate()
+
+
+def _quiet(line):
+    pass
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def _metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def _interrupt_at(run, global_step):
+    """Press Ctrl-C (a real SIGINT) while training step `global_step` runs."""
+    step = run.backend.train_step
+    count = [0]
+
+    def pressing(x, y):
+        count[0] += 1
+        if count[0] == global_step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(x, y)
+
+    run.backend.train_step = pressing
+
+
+@pytest.mark.parametrize("engine, augment", [("torch", "crop,flip,cutout"), ("scratch", "")])
+def test_ctrl_c_then_resume_reaches_the_uninterrupted_weights(tmp_path, engine, augment):
+    # dropout and augmentation draw random numbers: their generators must resume too
+    config = _config(tmp_path, "straight", engine=engine, augment=augment, dropout=0.3)
+    straight = loop.start(config, _quiet)
+    assert straight.run() is not None
+
+    interrupted_config = TrainConfig(**{**config.__dict__, "out": str(tmp_path / "cut")})
+    run = loop.start(interrupted_config, _quiet)
+    _interrupt_at(run, run.steps_per_epoch + 2)  # in the middle of epoch 2
+    assert run.run() is None  # stopped cleanly, checkpoint saved
+    state = torch.load(tmp_path / "cut" / loop.CHECKPOINT, weights_only=True)
+    assert (state["epoch"], state["step"]) == (2, 2)
+    assert len(_metrics(tmp_path / "cut")) == 1
+
+    resumed = loop.resume(tmp_path / "cut", report=_quiet)
+    assert resumed.run() is not None
+    theirs, ours = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert theirs.keys() == ours.keys()
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)  # bit for bit
+    drop_time = [{k: v for k, v in row.items() if k != "seconds"}
+                 for row in _metrics(tmp_path / "straight")]
+    assert drop_time == [{k: v for k, v in row.items() if k != "seconds"}
+                         for row in _metrics(tmp_path / "cut")]
+
+
+def test_a_crash_between_epochs_resumes_from_the_last_checkpoint(tmp_path):
+    straight = loop.start(_config(tmp_path, "straight"), _quiet)
+    straight.run()
+    run = loop.start(_config(tmp_path, "cut"), _quiet)
+    run.train_epoch(lambda: False)
+    run.finish_epoch(0.0)
+    run.train_epoch(lambda: run.step >= 3)  # the process dies here: nothing more is saved
+    resumed = loop.resume(tmp_path / "cut", report=_quiet)
+    assert (resumed.epoch, resumed.step) == (2, 0)
+    resumed.run()
+    theirs, ours = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
+
+
+def test_a_diverging_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = loop.start(_config(tmp_path, "nan"), _quiet)
+    run.train_epoch(lambda: False)
+    run.finish_epoch(0.0)
+    saved = (tmp_path / "nan" / loop.CHECKPOINT).read_bytes()
+    step = run.backend.train_step
+    run.backend.train_step = lambda x, y: (float("nan"), 0) if run.step == 2 else step(x, y)
+    with pytest.raises(loop.TrainingDiverged, match=r"loss became nan at epoch 2, step 3 .*"
+                                                    r"last good checkpoint .*epoch 1"):
+        run.run()
+    assert (tmp_path / "nan" / loop.CHECKPOINT).read_bytes() == saved
+
+
+def test_an_absurd_learning_rate_stops_the_run_with_one_line(tmp_path, capsys):
+    code = main(["train", "lenet5", "--train-size", "320", "--val-size", "200", "--epochs",
+                 "1", "--optimizer", "sgd", "--lr", "1e12", "--schedule", "none", "--out",
+                 str(tmp_path / "boom")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "loss became" in err and "at epoch 1, step" in err
+
+
+def test_the_command_writes_a_complete_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "lenet5", "--dataset", "fashion-mnist", "--train-size", "320",
+                 "--val-size", "200", "--epochs", "2", "--batch-size", "64", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    lines = printed.splitlines()
+    assert lines[1] == loop.HEADER and len(lines[2]) == len(loop.HEADER)
+    accuracy = float(lines[-1].removeprefix("test accuracy: "))
+    assert 0.3 < accuracy < 1.0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "config.toml", "metrics.jsonl", "model.safetensors", "result.json"]
+    rows = _metrics(out)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                            "seconds"}
+    assert json.loads((out / "result.json").read_text())["test_accuracy"] == accuracy
+    assert main(["train", "lenet5", "--out", str(out)]) == 2
+    assert "already holds a run; continue it with --resume" in capsys.readouterr().err
+
+
+def test_config_file_then_flags_and_the_saved_config_reads_back(tmp_path, capsys):
+    (tmp_path / "run.toml").write_text('model = "lenet5"\nepochs = 1\nlr = 0.01\n'
+                                       'train-size = 320\nval_size = 200\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--lr", "0.002",
+                 "--out", str(out)]) == 0
+    saved = TrainConfig(**__import__("tomllib").loads((out / "config.toml").read_text()))
+    assert (saved.lr, saved.epochs, saved.train_size, saved.model) == (0.002, 1, 320, "lenet5")
+    capsys.readouterr()
+    (tmp_path / "bad.toml").write_text('model = "lenet5"\nepoch = 3\n')
+    assert main(["train", "--config", str(tmp_path / "bad.toml")]) == 2
+    assert "unknown key(s) epoch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train"], "name a model"),
+    (["train", "lenet5", "--epochs", "0"], "epochs must be a positive int"),
+    (["train", "lenet5", "--augment", "rotate"], "augment: unknown rotate"),
+    (["train", "lenet5", "--nesterov"], "nesterov needs --optimizer sgd"),
+    (["train", "lenet5", "--dataset", "fashion-mnist", "--train-size", "70000"],
+     "train_size 70000 is more than the 55000 training images"),
+    (["train", "nosuchnet"], "unknown model 'nosuchnet'"),
+    (["train", "--resume", "/nonexistent/run"], "no checkpoint at /nonexistent/run"),
+])
+def test_bad_arguments_are_one_line(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "x")] if "--resume" not in argv else argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_scratch_engine_one_epoch_reaches_85_percent(tmp_path, capsys):
+    """LeNet-5 trained by cnnlab.scratch alone: every gradient from the NumPy engine."""
+    assert main(["train", "lenet5", "--engine", "scratch", "--epochs", "1", "--batch-size",
+                 "32", "--lr", "0.002", "--schedule", "none", "--out", str(tmp_path)]) == 0
+    accuracy = float(capsys.readouterr().out.splitlines()[-1].removeprefix("test accuracy: "))
+    assert accuracy >= 0.85
+
+
+@pytest.mark.slow
+def test_the_demo_recipe_reaches_90_percent(tmp_path, capsys):
+    """What `make demo` runs: LeNet-5 (torch), 12 epochs of Adam with a one-cycle schedule."""
+    assert main(["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "12",
+                 "--out", str(tmp_path)]) == 0
+    accuracy = float(capsys.readouterr().out.splitlines()[-1].removeprefix("test accuracy: "))
+    assert accuracy >= 0.90
