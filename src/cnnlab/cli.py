@@ -30,15 +30,23 @@ def _train(args: argparse.Namespace) -> int:
         if "model" not in flags and "model" not in file_values:
             raise ValueError("name a model: cnnlab train MODEL (see cnnlab models)")
         run = start(resolve(file_values, flags))
-        print(f"{run.config.model} on {run.config.dataset} ({run.config.engine} engine): "
-              f"{len(run.data.train[0])} training and {len(run.data.val[0])} validation "
-              f"images, batch {run.config.batch_size}, {run.config.optimizer} lr "
-              f"{run.config.lr}, {run.config.schedule} schedule; run folder {run.folder}")
-    result = run.run()
+        processes = f", {run.cluster.world} processes" if run.cluster.distributed else ""
+        run.report(f"{run.config.model} on {run.config.dataset} ({run.config.engine} engine"
+                   f"{processes}): {len(run.data.train[0])} training and "
+                   f"{len(run.data.val[0])} validation images, batch {run.config.batch_size}, "
+                   f"{run.config.optimizer} lr {run.config.lr}, {run.config.schedule} "
+                   f"schedule; run folder {run.folder}")
+    try:
+        result = run.run()
+    finally:
+        from cnnlab.train.distributed import leave
+
+        leave()
     if result is None:
         return 130
-    print(f"trained in {result['train_seconds']:.1f} s")
-    print(f"test accuracy: {result['test_accuracy']:.4f}")
+    if run.cluster.is_main:
+        print(f"trained in {result['train_seconds']:.1f} s")
+        print(f"test accuracy: {result['test_accuracy']:.4f}")
     return 0
 
 

@@ -23,6 +23,7 @@ import torch
 from cnnlab.data import datasets
 from cnnlab.data.augment import augment
 from cnnlab.data.splits import balanced_subset, stratified_split
+from cnnlab.train import distributed
 from cnnlab.train.backends import build_backend
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint, write_atomically
 from cnnlab.train.config import TrainConfig, to_toml
@@ -110,7 +111,12 @@ def threading_main() -> bool:
 
 class Run:
     def __init__(self, config: TrainConfig, report: Callable[[str], None] = print):
-        self.config, self.report = config, report
+        self.cluster = distributed.join()
+        if self.cluster.distributed and config.engine != "torch":
+            raise ValueError("several processes (torchrun) need --engine torch; the scratch "
+                             "engine trains in one process")
+        self.config = config
+        self.report = report if self.cluster.is_main else (lambda line: None)
         self.folder = config.run_dir()
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -121,7 +127,7 @@ class Run:
 
             scratch.manual_seed(config.seed)
         spec = self.data.spec
-        self.backend = build_backend(config, len(spec.classes), spec.shape)
+        self.backend = build_backend(config, len(spec.classes), spec.shape, self.cluster)
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
         self.augment_rng = torch.Generator().manual_seed(config.seed + 2)
         self.steps_per_epoch = -(-len(self.data.train[0]) // config.batch_size)
@@ -129,6 +135,7 @@ class Run:
         self.order: torch.Tensor | None = None
         self.sums = [0.0, 0, 0]  # loss sum, correct, seen: so far in this epoch
         self.train_seconds = 0.0
+        self.stopping = False  # Ctrl-C was pressed (on any rank)
 
     # ------------------------------------------------------------ checkpoints
     def state(self) -> dict:
@@ -156,7 +163,8 @@ class Run:
         self.train_seconds = state["train_seconds"]
 
     def save(self) -> None:
-        save_checkpoint(self.folder / CHECKPOINT, self.state())
+        if self.cluster.is_main:
+            save_checkpoint(self.folder / CHECKPOINT, self.state())
 
     # ------------------------------------------------------------ the loop
     def batches(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -174,7 +182,11 @@ class Run:
                             crop_padding=spec.shape[1] // 8 if "crop" in augmentations else 0,
                             flip="flip" in augmentations,
                             cutout_size=spec.shape[1] // 4 if "cutout" in augmentations else 0)
-            yield step, normalise(x, spec), labels[index]
+            y = labels[index]
+            if self.cluster.distributed:  # the same global batch everywhere, a share per rank
+                x, y = x[self.cluster.rank :: self.cluster.world], \
+                    y[self.cluster.rank :: self.cluster.world]
+            yield step, normalise(x, spec), y
 
     def lr_at(self, step_in_epoch: int) -> float:
         total = self.config.epochs * self.steps_per_epoch
@@ -187,24 +199,29 @@ class Run:
 
         started = time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=self.step, file=sys.stderr,
-                   leave=False, disable=None, desc=f"epoch {self.epoch}", unit="step")
+                   leave=False, disable=None if self.cluster.is_main else True,
+                   desc=f"epoch {self.epoch}", unit="step")
         try:
             for step, x, y in self.batches():
                 lr = self.lr_at(step)
                 self.backend.set_lr(lr)
                 loss, correct = self.backend.train_step(x, y)
+                loss_sum, correct, seen, stop = self.cluster.sum(
+                    [loss * len(y), correct, len(y), float(interrupted())])
+                loss = loss_sum / seen
                 if not np.isfinite(loss):
                     raise TrainingDiverged(
                         f"the loss became {loss} at epoch {self.epoch}, step {step + 1} "
                         f"(lr {lr:.3g}); stopped before updating the weights. The last good "
                         f"checkpoint is {self.folder / CHECKPOINT} (epoch "
                         f"{self.epoch - 1}); try a lower --lr")
-                self.sums = [self.sums[0] + loss * len(y), self.sums[1] + correct,
-                             self.sums[2] + len(y)]
+                self.sums = [self.sums[0] + loss_sum, self.sums[1] + int(correct),
+                             self.sums[2] + int(seen)]
                 self.step = step + 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{self.sums[0] / self.sums[2]:.4f}", refresh=False)
-                if interrupted() and self.step < self.steps_per_epoch:
+                self.stopping = stop > 0  # every rank stops at the same step
+                if self.stopping and self.step < self.steps_per_epoch:
                     return False
         finally:
             bar.close()
@@ -212,15 +229,18 @@ class Run:
         return True
 
     def finish_epoch(self, seconds: float) -> dict:
-        val_loss, val_acc = evaluate(self.backend, *self.data.val, self.data.spec)
+        val_loss, val_acc = (evaluate(self.backend, *self.data.val, self.data.spec)
+                             if self.cluster.is_main else (float("nan"), float("nan")))
         loss_sum, correct, seen = self.sums
         row = {"epoch": self.epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "val_loss": val_loss, "val_acc": val_acc,
                "lr": self.lr_at(self.steps_per_epoch - 1), "seconds": seconds}
         self.epoch, self.step, self.order, self.sums = self.epoch + 1, 0, None, [0.0, 0, 0]
         self.save()  # the checkpoint first: metrics never run ahead of it
-        with open(self.folder / METRICS, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        if self.cluster.is_main:
+            with open(self.folder / METRICS, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+        self.cluster.barrier()
         self.report(f"{row['epoch']:>5}  {row['train_loss']:>10.4f}  {row['train_acc']:>9.4f}"
                     f"  {row['val_loss']:>8.4f}  {row['val_acc']:>7.4f}  {row['lr']:>8.2e}  "
                     f"{seconds:>7.1f}")
@@ -240,19 +260,24 @@ class Run:
                                 f"{self.folder}")
                     return None
                 self.finish_epoch(time.perf_counter() - started)
-                if interrupted() and self.epoch <= self.config.epochs:
+                if self.stopping and self.epoch <= self.config.epochs:
                     self.report(f"interrupted after epoch {self.epoch - 1}; checkpoint "
                                 f"saved. Continue with: cnnlab train --resume {self.folder}")
                     return None
         return self.conclude()
 
     def conclude(self) -> dict:
+        """The test figures (rank 0; the other ranks return an empty dict)."""
+        if not self.cluster.is_main:
+            self.cluster.barrier()
+            return {}
         test_loss, test_acc = evaluate(self.backend, *self.data.test, self.data.spec)
         result = {"test_accuracy": test_acc, "test_loss": test_loss,
                   "epochs": self.config.epochs, "train_seconds": self.train_seconds,
                   "train_images": len(self.data.train[0]), "engine": self.config.engine}
         write_atomically(self.folder / RESULT, (json.dumps(result, indent=2) + "\n").encode())
         self.save_weights()
+        self.cluster.barrier()
         return result
 
     def save_weights(self) -> None:
@@ -270,9 +295,11 @@ def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
         raise ValueError(f"{folder} already holds a run; continue it with --resume {folder} "
                          "or choose another --out")
     run = Run(config, report)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / CONFIG, to_toml(config).encode())
-    (folder / METRICS).write_text("")
+    if run.cluster.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / CONFIG, to_toml(config).encode())
+        (folder / METRICS).write_text("")
+    run.cluster.barrier()
     return run
 
 
@@ -290,8 +317,11 @@ def resume(folder: str | Path, epochs: int | None = None,
     run = Run(config, report)
     run.restore(state)
     completed = run.epoch - 1
-    lines = (folder / METRICS).read_text().splitlines() if (folder / METRICS).exists() else []
-    kept = [line for line in lines if line and json.loads(line)["epoch"] <= completed]
-    write_atomically(folder / METRICS, "".join(line + "\n" for line in kept).encode())
+    if run.cluster.is_main:
+        lines = (folder / METRICS).read_text().splitlines() if (folder / METRICS).exists() \
+            else []
+        kept = [line for line in lines if line and json.loads(line)["epoch"] <= completed]
+        write_atomically(folder / METRICS, "".join(line + "\n" for line in kept).encode())
+    run.cluster.barrier()
     report(f"resuming {folder} at epoch {run.epoch}, step {run.step}")
     return run
