@@ -138,6 +138,16 @@ def test_the_command_writes_a_complete_run_folder(tmp_path, capsys):
     assert "already holds a run; continue it with --resume" in capsys.readouterr().err
 
 
+def test_without_a_validation_split_the_table_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "lenet5", "--train-size", "320", "--val-size", "0", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.split()[3:5] == ["-", "-"] and len(line) == len(loop.HEADER)
+    row = json.loads((out / "metrics.jsonl").read_text())  # strict JSON: no NaN
+    assert row["val_loss"] is None and row["val_acc"] is None
+
+
 def test_config_file_then_flags_and_the_saved_config_reads_back(tmp_path, capsys):
     (tmp_path / "run.toml").write_text('model = "lenet5"\nepochs = 1\nlr = 0.01\n'
                                        'train-size = 320\nval_size = 200\n')

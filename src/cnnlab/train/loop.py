@@ -75,10 +75,10 @@ def normalise(images: torch.Tensor, spec: datasets.DatasetSpec) -> torch.Tensor:
 
 
 def evaluate(backend, images: torch.Tensor, labels: torch.Tensor, spec,
-             batch_size: int = 1000) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a whole split."""
+             batch_size: int = 1000) -> tuple[float | None, float | None]:
+    """(mean cross-entropy, accuracy) over a whole split; (None, None) for an empty one."""
     if len(images) == 0:
-        return float("nan"), float("nan")
+        return None, None
     loss, correct = 0.0, 0
     for start in range(0, len(images), batch_size):
         x = normalise(images[start : start + batch_size], spec)
@@ -230,7 +230,7 @@ class Run:
 
     def finish_epoch(self, seconds: float) -> dict:
         val_loss, val_acc = (evaluate(self.backend, *self.data.val, self.data.spec)
-                             if self.cluster.is_main else (float("nan"), float("nan")))
+                             if self.cluster.is_main else (None, None))
         loss_sum, correct, seen = self.sums
         row = {"epoch": self.epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "val_loss": val_loss, "val_acc": val_acc,
@@ -241,8 +241,10 @@ class Run:
             with open(self.folder / METRICS, "a") as handle:
                 handle.write(json.dumps(row) + "\n")
         self.cluster.barrier()
+        val_loss_text = "-" if val_loss is None else f"{val_loss:.4f}"
+        val_acc_text = "-" if val_acc is None else f"{val_acc:.4f}"
         self.report(f"{row['epoch']:>5}  {row['train_loss']:>10.4f}  {row['train_acc']:>9.4f}"
-                    f"  {row['val_loss']:>8.4f}  {row['val_acc']:>7.4f}  {row['lr']:>8.2e}  "
+                    f"  {val_loss_text:>8}  {val_acc_text:>7}  {row['lr']:>8.2e}  "
                     f"{seconds:>7.1f}")
         return row
 
