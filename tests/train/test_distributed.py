@@ -5,20 +5,8 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 from safetensors.torch import load_file
-
-from cnnlab.data import datasets
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _real_data():
-    try:
-        datasets.locate(datasets.FASHION_MNIST, allow_download=False)
-    except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
-
 
 ARGS = ["lenet5", "--dataset", "fashion-mnist", "--train-size", "512", "--val-size", "256",
         "--epochs", "2", "--batch-size", "64", "--augment", "crop,flip", "--dropout", "0.0"]

@@ -10,17 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from cnnlab.cli import main
-from cnnlab.data import datasets
 from cnnlab.train import loop
 from cnnlab.train.config import TrainConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _real_data():
-    try:
-        datasets.locate(datasets.FASHION_MNIST, allow_download=False)
-    except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
 
 
 def _config(tmp_path, name, **overrides):
