@@ -89,9 +89,7 @@ def conv(name: str, input_shape, out_channels: int, kernel, stride=1, padding=0,
                        zip("HW", (h, w), kernel, stride, pads, dilation, strict=True))
         padding_text = _xy(pads)
         warnings = coverage_warnings((h, w), kernel, stride, pads, dilation)
-    if c % groups or out_channels % groups:
-        raise ValueError(f"{name}: {c} input and {out_channels} output channels must both be "
-                         f"divisible by groups={groups}")
+    _check_groups(name, c, out_channels, groups)
     weights = out_channels * (c // groups) * kernel[0] * kernel[1]
     extras = "".join([f", dilation {_xy(dilation)}" if dilation != (1, 1) else "",
                       f", {groups} groups" if groups != 1 else ""])
@@ -116,9 +114,7 @@ def conv_transpose(name: str, input_shape, out_channels: int, kernel, stride=1, 
     out_hw = tuple(conv_transpose_output_size(size, k, s, p, op, d, layer=f"{name} ({axis})")
                    for axis, size, k, s, p, op, d in
                    zip("HW", (h, w), kernel, stride, pads, output_padding, dilation, strict=True))
-    if c % groups or out_channels % groups:
-        raise ValueError(f"{name}: {c} input and {out_channels} output channels must both be "
-                         f"divisible by groups={groups}")
+    _check_groups(name, c, out_channels, groups)
     weights = c * (out_channels // groups) * kernel[0] * kernel[1]
     extras = "".join([f", output pad {_xy(output_padding)}" if output_padding != (0, 0) else "",
                       f", dilation {_xy(dilation)}" if dilation != (1, 1) else "",
@@ -181,6 +177,12 @@ def elementwise(name: str, kind: str, description: str, input_shape, params: int
     """A layer that keeps the shape and the receptive field: activation, norm, dropout."""
     return Layer(name, kind, description, tuple(input_shape), tuple(input_shape), params=params,
                  receptive_field=field_in if len(input_shape) == 3 else None)
+
+
+def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: {in_channels} input and {out_channels} output channels must "
+                         f"both be divisible by groups={groups}")
 
 
 def _through(field_in: Field2d | None, step, kernel: Pair, stride: Pair, pads: Pair,

@@ -12,6 +12,7 @@ import contextlib
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -93,7 +94,7 @@ def evaluate(backend, images: torch.Tensor, labels: torch.Tensor, spec,
 def deferred_interrupt() -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag the loop reads between steps, so a step is never cut in half."""
     pressed = []
-    if threading_main():
+    if threading.current_thread() is threading.main_thread():  # signals reach only that one
         previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
         try:
             yield lambda: bool(pressed)
@@ -101,12 +102,6 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
             signal.signal(signal.SIGINT, previous)
     else:
         yield lambda: False
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 class Run:
