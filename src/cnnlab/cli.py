@@ -130,6 +130,138 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threads(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"--threads must be at least 1, got {value}")
+    return value
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from cnnlab.evaluate.evaluation import RESULT, evaluate
+    from cnnlab.evaluate.targets import load_target
+
+    target = load_target(args.target, args.dataset)
+    engine = args.engine or ("onnx" if target.is_onnx else "torch")
+    result = evaluate(target, args.split, engine, _threads(args.threads), args.repeats,
+                      speed=not args.no_speed, data_dir=args.data_dir, out=args.out)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"{target.name} on the {target.spec.name} {args.split} split "
+          f"({result.metrics.images} images), {engine} engine")
+    print()
+    print(result.metrics.text())
+    if result.speed:
+        print(result.speed.text())
+        env = result.environment
+        print(f"measured on {env['cpu']} ({env['logical_cpus']} logical CPUs), "
+              f"{env['threads']} thread{'s' * (env['threads'] > 1)}, "
+              + ", ".join(f"{k} {v}" for k, v in env["versions"].items()
+                          if v and k != "cnnlab"))
+    print(f"wrote {args.out or target.folder / RESULT}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from cnnlab.evaluate.onnx_check import check_onnx
+    from cnnlab.evaluate.onnx_export import export_onnx, model_to_export
+
+    model, spec, what = model_to_export(args.target, args.dataset, args.weights)
+    difference = export_onnx(model, spec.shape, spec.mean, spec.std, args.output,
+                             len(spec.classes))
+    info = check_onnx(args.output)
+    print(f"exported {what} to {args.output} ({info.size_bytes / 2**20:.2f} MiB, opset "
+          f"{info.opset}, {info.nodes} nodes)")
+    print(f"input  {info.input_name}: float32 {tuple(info.input_shape)}, pixels in [0, 1]; "
+          f"the {spec.name} normalisation is inside")
+    print(f"output {info.output_name}: float32 {tuple(info.output_shape)}")
+    print(f"ONNX Runtime's logits match torch's to {difference:.2g} (max abs difference)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from cnnlab.evaluate.bench import bench, bench_input, table
+    from cnnlab.evaluate.environment import environment
+
+    engines = [name.strip() for name in args.engine.split(",") if name.strip()]
+    rows = []
+    for model in args.models:
+        given = bench_input(model, args.dataset, args.input, args.num_classes)
+        for engine in engines:
+            rows.append((model, given, bench(model, engine, given, _threads(args.threads),
+                                             args.repeats, args.images)))
+    if args.json:
+        print(json.dumps([{"model": model, "input": list(given.shape),
+                           "num_classes": given.num_classes, **report.summary(),
+                           "environment": environment(report.engine, report.threads)}
+                          for model, given, report in rows], indent=2))
+        return 0
+    print(table(rows), end="")
+    env = environment(",".join(engines), args.threads)
+    print(f"batch size 4, {args.images} random images, median of {args.repeats} passes; "
+          f"{env['cpu']}, {args.threads} thread{'s' * (args.threads > 1)}")
+    return 0
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="accuracy and speed at batch size 4 of a trained model",
+        description="Evaluate a run folder, checkpoint or .onnx file on a whole split: top-1 "
+                    "and top-5 accuracy, per-class precision/recall/F1 and the confusion "
+                    "matrix, with the speed measured during that validation at batch size 4 "
+                    "(fixed threads, warm-up, repeated passes, interleaved LeNet-5 reference). "
+                    "Writes eval.json in the run folder.")
+    evaluate.add_argument("target", help="a run folder, a checkpoint, or an .onnx file")
+    evaluate.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+                          help="default: the one the run trained on (needed for .onnx)")
+    evaluate.add_argument("--split", choices=["val", "test"], default="val")
+    evaluate.add_argument("--engine", choices=["torch", "onnx", "scratch"],
+                          help="default torch (onnx for an .onnx file)")
+    evaluate.add_argument("--threads", type=int, default=1, help="fixed thread count "
+                                                                  "(default 1)")
+    evaluate.add_argument("--repeats", type=int, default=5, help="timed passes (default 5)")
+    evaluate.add_argument("--no-speed", action="store_true", help="accuracy only")
+    evaluate.add_argument("--data-dir", help="folder holding the dataset files")
+    evaluate.add_argument("--out", help="where to write the results (default: eval.json in "
+                                        "the run folder)")
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    evaluate.set_defaults(handler=_eval)
+
+    export = commands.add_parser(
+        "export", help="write a model as a self-contained .onnx file",
+        description="Export a run, a checkpoint, a zoo model or your own network "
+                    "(path/to/net.py:ClassName with --weights) to ONNX: float32 pixels in "
+                    "[0, 1] in, logits out, the dataset's normalisation folded into the graph, "
+                    "a dynamic batch dimension. The file is checked and its logits compared "
+                    "with torch's before it is written.")
+    export.add_argument("target", help="a run folder, a checkpoint, a zoo model name, or "
+                                       "path/to/net.py:ClassName")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+                        help="the input shape, classes and normalisation (a run knows its own)")
+    export.add_argument("--weights", help="state-dict file for a zoo model or your network "
+                                          "(.safetensors or torch.save)")
+    export.set_defaults(handler=_export)
+
+    bench = commands.add_parser(
+        "bench", help="time zoo models at batch size 4 on random input",
+        description="Time zoo models at batch size 4 on random pixels of the right shape, "
+                    "under the speed protocol of `cnnlab eval` (no dataset needed).")
+    bench.add_argument("models", nargs="+", metavar="MODEL", help="zoo model name(s)")
+    bench.add_argument("--engine", default="torch",
+                       help="torch, onnx, scratch, or several comma-separated (default torch)")
+    bench.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+                       help="take that dataset's input shape and classes")
+    bench.add_argument("--input", help="CxHxW (default: the model's published input)")
+    bench.add_argument("--num-classes", type=int)
+    bench.add_argument("--threads", type=int, default=1, help="fixed thread count (default 1)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed passes (default 3)")
+    bench.add_argument("--images", type=int, default=200,
+                       help="random images per pass (default 200)")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.set_defaults(handler=_bench)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes get one line, like every other error of the command."""
 
@@ -178,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_shapes(commands)
     _add_train(commands)
+    _add_evaluate(commands)
     return parser
 
 

@@ -73,10 +73,15 @@ def check_state_dict(expected: dict[str, tuple[int, ...]], given: dict[str, np.n
 
 
 def load_weights(model, path: str | Path) -> None:
-    state = read_state_dict(path)
+    load_state(model, read_state_dict(path), str(path))
+
+
+def load_state(model, state: dict[str, np.ndarray], source: str) -> None:
+    """Copy `state` (NumPy arrays by name) into `model`, on either engine, after checking
+    every key and shape; `source` names where the state came from in errors."""
     engine = engine_of(model)
     own = model.state_dict()
-    check_state_dict({k: tuple(v.shape) for k, v in own.items()}, state, str(path))
+    check_state_dict({k: tuple(v.shape) for k, v in own.items()}, state, source)
     if engine == "torch":
         import torch
 

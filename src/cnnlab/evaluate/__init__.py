@@ -1,0 +1,1 @@
+"""Evaluation: accuracy metrics, the batch-size-4 speed protocol, ONNX export and checks."""

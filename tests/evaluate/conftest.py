@@ -1,0 +1,18 @@
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.data import datasets
+
+
+@pytest.fixture(scope="package")
+def trained_run(tmp_path_factory):
+    """A small LeNet-5 run on the real Fashion-MNIST (make test installs it)."""
+    try:
+        datasets.locate(datasets.FASHION_MNIST, allow_download=False)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
+    folder = tmp_path_factory.mktemp("runs") / "lenet5"
+    assert main(["train", "lenet5", "--dataset", "fashion-mnist", "--train-size", "2000",
+                 "--val-size", "500", "--epochs", "2", "--batch-size", "64",
+                 "--out", str(folder)]) == 0
+    return folder
