@@ -49,8 +49,9 @@ def bench_input(model: str, dataset: str | None = None, input_text: str | None =
 
 
 def bench(model: str, engine: str, given: BenchInput, threads: int = 1, repeats: int = 3,
-          images: int = 200, seed: int = 0) -> SpeedReport:
-    """One model on one engine: the speed report, reference ratio included."""
+          images: int = 200, seed: int = 0, with_reference: bool = True) -> SpeedReport:
+    """One model on one engine: the speed report, with the reference ratio unless
+    `with_reference` is False (which halves the time a slow model takes)."""
     from cnnlab.evaluate.reference import reference
     from cnnlab.models.registry import create_model
 
@@ -81,7 +82,7 @@ def bench(model: str, engine: str, given: BenchInput, threads: int = 1, repeats:
             export_onnx(net, given.shape, mean, std, onnx_path)
         predict = make_predictor(net, engine, mean, std, threads, onnx_path)
         return measure(predict, pixels, engine=engine, threads=threads, repeats=repeats,
-                       reference=reference(engine, threads))
+                       reference=reference(engine, threads) if with_reference else None)
 
 
 def table(rows: list[tuple[str, BenchInput, SpeedReport]]) -> str:

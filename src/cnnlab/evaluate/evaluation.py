@@ -80,10 +80,10 @@ def evaluate(target: Target, split: str = "val", engine: str = "torch", threads:
     from cnnlab.evaluate.reference import reference
     from cnnlab.train.checkpoint import write_atomically
 
-    images, labels = split_data(target, split, data_dir)
-    pixels = images.astype(np.float32) / 255.0  # in memory before any timing starts
     with fixed_threads(threads):
         predict = predictor_for(target, engine, threads)
+        images, labels = split_data(target, split, data_dir)
+        pixels = images.astype(np.float32) / 255.0  # in memory before any timing starts
         outputs: list[np.ndarray] = []
         report = None
         if speed:
