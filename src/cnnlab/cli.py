@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+# The names cnnlab.data.datasets knows (kept here so `cnnlab --help` stays quick to start).
+_DATASETS = ("fashion-mnist", "mnist", "cifar10")
 _CONV_ONLY = ("kernel", "stride", "padding", "dilation", "transposed", "output_padding", "pool",
               "ceil_mode")
 
@@ -56,7 +58,7 @@ def _add_train(commands) -> None:
         description="Train a zoo model with the course's parameters. Checkpoints after every "
                     "epoch; --resume continues exactly where a run stopped.")
     train.add_argument("model", nargs="?", help="a zoo model (see `cnnlab models`)")
-    train.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"])
+    train.add_argument("--dataset", choices=_DATASETS)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="(peak) learning rate")
@@ -212,7 +214,7 @@ def _add_evaluate(commands) -> None:
                     "(fixed threads, warm-up, repeated passes, interleaved LeNet-5 reference). "
                     "Writes eval.json in the run folder.")
     evaluate.add_argument("target", help="a run folder, a checkpoint, or an .onnx file")
-    evaluate.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+    evaluate.add_argument("--dataset", choices=_DATASETS,
                           help="default: the one the run trained on (needed for .onnx)")
     evaluate.add_argument("--split", choices=["val", "test"], default="val")
     evaluate.add_argument("--engine", choices=["torch", "onnx", "scratch"],
@@ -237,7 +239,7 @@ def _add_evaluate(commands) -> None:
     export.add_argument("target", help="a run folder, a checkpoint, a zoo model name, or "
                                        "path/to/net.py:ClassName")
     export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    export.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+    export.add_argument("--dataset", choices=_DATASETS,
                         help="the input shape, classes and normalisation (a run knows its own)")
     export.add_argument("--weights", help="state-dict file for a zoo model or your network "
                                           "(.safetensors or torch.save)")
@@ -250,7 +252,7 @@ def _add_evaluate(commands) -> None:
     bench.add_argument("models", nargs="+", metavar="MODEL", help="zoo model name(s)")
     bench.add_argument("--engine", default="torch",
                        help="torch, onnx, scratch, or several comma-separated (default torch)")
-    bench.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+    bench.add_argument("--dataset", choices=_DATASETS,
                        help="take that dataset's input shape and classes")
     bench.add_argument("--input", help="CxHxW (default: the model's published input)")
     bench.add_argument("--num-classes", type=int)

@@ -202,3 +202,9 @@ def test_real_fashion_mnist_when_present():
     train = splits["train"][0] / 255
     assert abs(train.mean() - datasets.FASHION_MNIST.mean[0]) < 1e-3
     assert abs(train.std() - datasets.FASHION_MNIST.std[0]) < 1e-3
+
+
+def test_the_command_line_offers_exactly_the_known_datasets():
+    from cnnlab import cli
+
+    assert tuple(datasets.DATASETS) == cli._DATASETS

@@ -20,7 +20,9 @@ import torch
 from cnnlab.evaluate.predictors import Normalised
 
 INPUT_NAME, OUTPUT_NAME = "pixels", "logits"
-TOLERANCE = 1e-4  # max abs difference between ONNX Runtime's and torch's logits
+# Max abs difference between ONNX Runtime's and torch's logits, for logits of magnitude up to
+# 1; larger logits (an untrained deep ResNet's reach 60) scale it, as float32 rounding does.
+TOLERANCE = 1e-4
 
 
 @contextlib.contextmanager
@@ -60,7 +62,8 @@ def onnx_bytes(model: torch.nn.Module, shape: tuple[int, int, int], mean, std) -
 def verify_export(model: torch.nn.Module, data: bytes, shape, mean, std,
                   num_classes: int) -> float:
     """Max abs difference of ONNX Runtime's logits from torch's on random pixels (batches of
-    1 and 4); ValueError when the file fails a check or the logits differ beyond TOLERANCE."""
+    1 and 4); ValueError when the file fails a check or the logits differ beyond TOLERANCE
+    (times the largest logit's magnitude, when above 1)."""
     from cnnlab.evaluate.onnx_check import check_onnx
     from cnnlab.evaluate.predictors import OnnxPredictor
 
@@ -68,15 +71,17 @@ def verify_export(model: torch.nn.Module, data: bytes, shape, mean, std,
     session = OnnxPredictor(data)
     reference = Normalised(model, mean, std).eval()
     generator = torch.Generator().manual_seed(0)
-    worst = 0.0
+    worst, scale = 0.0, 1.0
     for batch in (1, 4):
         pixels = torch.rand(batch, *shape, generator=generator)
         with torch.no_grad():
             expected = reference(pixels).numpy()
         worst = max(worst, float(np.abs(session(pixels.numpy()) - expected).max()))
-    if worst > TOLERANCE:
+        scale = max(scale, float(np.abs(expected).max()))
+    if worst > TOLERANCE * scale:
         raise ValueError(f"the exported model disagrees with torch: logits differ by up to "
-                         f"{worst:.3g} (allowed {TOLERANCE})")
+                         f"{worst:.3g} (allowed {TOLERANCE * scale:.3g} for logits up to "
+                         f"{scale:.3g})")
     return worst
 
 
