@@ -165,13 +165,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from cnnlab.evaluate.onnx_check import check_onnx
     from cnnlab.evaluate.onnx_export import export_onnx, model_to_export
 
     model, spec, what = model_to_export(args.target, args.dataset, args.weights)
-    difference = export_onnx(model, spec.shape, spec.mean, spec.std, args.output,
-                             len(spec.classes))
-    info = check_onnx(args.output)
+    info, difference = export_onnx(model, spec.shape, spec.mean, spec.std, args.output,
+                                   len(spec.classes))
     print(f"exported {what} to {args.output} ({info.size_bytes / 2**20:.2f} MiB, opset "
           f"{info.opset}, {info.nodes} nodes)")
     print(f"input  {info.input_name}: float32 {tuple(info.input_shape)}, pixels in [0, 1]; "

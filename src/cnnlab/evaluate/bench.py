@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.evaluate.predictors import ENGINES, fixed_threads, make_predictor
+from cnnlab.evaluate.predictors import ENGINES, fixed_threads, zoo_predictor
 from cnnlab.evaluate.speed import SpeedReport, measure
 
 # Normalisation only shifts the pixels; it changes no timing. These stand in without a dataset.
@@ -66,21 +66,9 @@ def bench(model: str, engine: str, given: BenchInput, threads: int = 1, repeats:
         net = create_model(model, "torch", num_classes=given.num_classes,
                            in_channels=channels, input_size=given.shape[1:]).eval()
     pixels = np.random.default_rng(seed).random((images, *given.shape), dtype=np.float32)
-    with fixed_threads(threads), tempfile.TemporaryDirectory() as scratch_dir:
-        onnx_path = None
-        if engine == "scratch":
-            from cnnlab.models.weights import load_state
-
-            same = create_model(model, "scratch", num_classes=given.num_classes,
-                                in_channels=channels, input_size=given.shape[1:])
-            load_state(same, {k: v.numpy() for k, v in net.state_dict().items()}, model)
-            net = same
-        elif engine == "onnx":
-            from cnnlab.evaluate.onnx_export import export_onnx
-
-            onnx_path = Path(scratch_dir) / f"{model}.onnx"
-            export_onnx(net, given.shape, mean, std, onnx_path)
-        predict = make_predictor(net, engine, mean, std, threads, onnx_path)
+    with fixed_threads(threads), tempfile.TemporaryDirectory() as export_dir:
+        predict = zoo_predictor(model, net, engine, given.shape, given.num_classes, mean, std,
+                                threads, Path(export_dir) / f"{model}.onnx")
         return measure(predict, pixels, engine=engine, threads=threads, repeats=repeats,
                        reference=reference(engine, threads) if with_reference else None)
 

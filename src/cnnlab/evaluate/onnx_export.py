@@ -41,9 +41,8 @@ def _quiet_exporter():
             logger.setLevel(level)
 
 
-def onnx_bytes(model: torch.nn.Module, shape: tuple[int, int, int], mean, std) -> bytes:
-    """The serialised ONNX model of `model` behind the normalisation, batch dimension dynamic."""
-    wrapped = Normalised(model, mean, std).eval()
+def onnx_bytes(wrapped: Normalised, shape: tuple[int, int, int]) -> bytes:
+    """The serialised ONNX model of a normalised model, batch dimension dynamic."""
     example = torch.rand(2, *shape)
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     try:
@@ -54,49 +53,48 @@ def onnx_bytes(model: torch.nn.Module, shape: tuple[int, int, int], mean, std) -
                 external_data=False, verbose=False)
     except Exception as error:  # the exporter raises many kinds; all mean "cannot trace"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ValueError(f"torch.onnx.export could not export {type(model).__name__}: "
+        raise ValueError(f"torch.onnx.export could not export "
+                         f"{type(wrapped.model).__name__}: "
                          f"{type(error).__name__}: {first_line}") from None
     return program.model_proto.SerializeToString()
 
 
-def verify_export(model: torch.nn.Module, data: bytes, shape, mean, std,
-                  num_classes: int) -> float:
-    """Max abs difference of ONNX Runtime's logits from torch's on random pixels (batches of
-    1 and 4); ValueError when the file fails a check or the logits differ beyond TOLERANCE
-    (times the largest logit's magnitude, when above 1)."""
+def verify_export(wrapped: Normalised, data: bytes, shape, num_classes: int):
+    """(the file's OnnxInfo, max abs difference of ONNX Runtime's logits from torch's on
+    random pixels, batches of 1 and 4); ValueError when the file fails a check or the logits
+    differ beyond TOLERANCE (times the largest logit's magnitude, when above 1)."""
     from cnnlab.evaluate.onnx_check import check_onnx
     from cnnlab.evaluate.predictors import OnnxPredictor
 
-    check_onnx(data, shape, num_classes)
+    info = check_onnx(data, shape, num_classes)
     session = OnnxPredictor(data)
-    reference = Normalised(model, mean, std).eval()
     generator = torch.Generator().manual_seed(0)
     worst, scale = 0.0, 1.0
     for batch in (1, 4):
         pixels = torch.rand(batch, *shape, generator=generator)
         with torch.no_grad():
-            expected = reference(pixels).numpy()
+            expected = wrapped(pixels).numpy()
         worst = max(worst, float(np.abs(session(pixels.numpy()) - expected).max()))
         scale = max(scale, float(np.abs(expected).max()))
     if worst > TOLERANCE * scale:
         raise ValueError(f"the exported model disagrees with torch: logits differ by up to "
                          f"{worst:.3g} (allowed {TOLERANCE * scale:.3g} for logits up to "
                          f"{scale:.3g})")
-    return worst
+    return info, worst
 
 
 def export_onnx(model: torch.nn.Module, shape: tuple[int, int, int], mean, std,
-                path: str | Path, num_classes: int | None = None) -> float:
-    """Export, verify, then write `path` atomically; returns the logits' max abs difference.
-    Nothing is written unless the file passed every check. `num_classes`, when given, is
-    what the model's output must have (the dataset's classes)."""
+                path: str | Path, num_classes: int | None = None):
+    """Export, verify, then write `path` atomically; returns (the file's OnnxInfo, the
+    logits' max abs difference). Nothing is written unless the file passed every check.
+    `num_classes`, when given, is what the model's output must have (the dataset's classes)."""
     from cnnlab.train.checkpoint import write_atomically
 
     path = Path(path)
-    model = model.eval()
+    wrapped = Normalised(model, mean, std).eval()
     try:
         with torch.no_grad():
-            logits = Normalised(model, mean, std)(torch.rand(1, *shape))
+            logits = wrapped(torch.rand(1, *shape))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0]
         raise ValueError(f"{type(model).__name__} does not take input of shape "
@@ -106,10 +104,10 @@ def export_onnx(model: torch.nn.Module, shape: tuple[int, int, int], mean, std,
                          f"{tuple(logits.shape)}; expected (batch, "
                          f"{num_classes or 'classes'})")
     num_classes = int(logits.shape[1])
-    data = onnx_bytes(model, shape, mean, std)
-    difference = verify_export(model, data, shape, mean, std, num_classes)
+    data = onnx_bytes(wrapped, shape)
+    info, difference = verify_export(wrapped, data, shape, num_classes)
     write_atomically(path, data)
-    return difference
+    return info, difference
 
 
 def model_to_export(target: str, dataset: str | None = None, weights: str | None = None):

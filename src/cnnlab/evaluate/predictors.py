@@ -89,6 +89,26 @@ def make_predictor(model, engine: str, mean, std, threads: int = 1,
     raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
+def zoo_predictor(name: str, net: torch.nn.Module, engine: str, shape: tuple[int, int, int],
+                  num_classes: int, mean, std, threads: int = 1,
+                  onnx_path: str | Path | None = None):
+    """A predictor for zoo model `name` with the weights of `net` (its torch build) on
+    `engine`: `net` itself, its scratch twin, or the file `onnx_path` (exported when absent)."""
+    if engine == "scratch":
+        from cnnlab.models.registry import create_model
+        from cnnlab.models.weights import load_state
+
+        twin = create_model(name, "scratch", num_classes=num_classes, in_channels=shape[0],
+                            input_size=shape[1:])
+        load_state(twin, {k: v.numpy() for k, v in net.state_dict().items()}, name)
+        net = twin
+    elif engine == "onnx" and not Path(onnx_path).is_file():
+        from cnnlab.evaluate.onnx_export import export_onnx
+
+        export_onnx(net, shape, mean, std, onnx_path, num_classes)
+    return make_predictor(net, engine, mean, std, threads, onnx_path)
+
+
 @contextlib.contextmanager
 def fixed_threads(threads: int) -> Iterator[None]:
     """torch's intra-op threads and the BLAS threads NumPy uses (the scratch engine), for the

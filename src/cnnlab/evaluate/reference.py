@@ -28,30 +28,15 @@ def reference_torch_model() -> torch.nn.Module:
                             input_size=SHAPE[1:]).eval()
 
 
-def _cached_onnx() -> Path:
-    """The exported reference, made once per torch version and kept in the user cache."""
-    from cnnlab.evaluate.onnx_export import export_onnx
-
-    path = (Path.home() / ".cache" / "cnnlab" / "reference"
-            / f"{NAME}-torch{torch.__version__.replace('+', '-')}.onnx")
-    if not path.is_file():
-        export_onnx(reference_torch_model(), SHAPE, MEAN, STD, path)
-    return path
-
-
 def reference_predictor(engine: str, threads: int = 1):
-    from cnnlab.evaluate.predictors import make_predictor
+    """The reference on `engine`; its ONNX export is made once per torch version and kept in
+    the user cache."""
+    from cnnlab.evaluate.predictors import zoo_predictor
 
-    model = reference_torch_model()
-    if engine == "scratch":
-        from cnnlab.models.registry import create_model
-
-        scratch_model = create_model(NAME, "scratch", num_classes=10, in_channels=SHAPE[0],
-                                     input_size=SHAPE[1:])
-        scratch_model.load_state_dict({k: v.numpy() for k, v in model.state_dict().items()})
-        model = scratch_model
-    onnx_path = _cached_onnx() if engine == "onnx" else None
-    return make_predictor(model, engine, MEAN, STD, threads, onnx_path)
+    onnx_path = (Path.home() / ".cache" / "cnnlab" / "reference"
+                 / f"{NAME}-torch{torch.__version__.replace('+', '-')}.onnx")
+    return zoo_predictor(NAME, reference_torch_model(), engine, SHAPE, 10, MEAN, STD,
+                         threads, onnx_path)
 
 
 def reference(engine: str, threads: int = 1):

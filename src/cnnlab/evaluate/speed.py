@@ -185,21 +185,15 @@ def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
         reference_time, reference_images, ratios = 0.0, 0, []
         for number, start in enumerate(range(0, len(batches), segment)):
             stop = min(start + segment, len(batches))
-            if reference and number % 2 == 1:  # ABBA: the reference first every other time
-                seconds, count, next_reference = _reference_segment(
-                    reference_predict, reference_batches, next_reference, reference_segment,
-                    clock)
-            for index in range(start, stop):
-                before = clock()
-                output = predict(batches[index])
-                per_batch[index] = clock() - before
-                if keep is not None and repeat == 0:
-                    keep.append(output)
-            if reference and number % 2 == 0:
-                seconds, count, next_reference = _reference_segment(
-                    reference_predict, reference_batches, next_reference, reference_segment,
-                    clock)
+            kept = keep if repeat == 0 else None
+            if not reference or number % 2 == 0:
+                _time_batches(predict, batches, start, stop, per_batch, clock, kept)
             if reference:
+                seconds, count, next_reference = _reference_segment(
+                    reference_predict, reference_batches, next_reference, reference_segment,
+                    clock)
+                if number % 2 == 1:  # ABBA: the reference first every other time
+                    _time_batches(predict, batches, start, stop, per_batch, clock, kept)
                 reference_time, reference_images = reference_time + seconds, \
                     reference_images + count
                 mine = sum(len(b) for b in batches[start:stop]) / max(
@@ -215,6 +209,17 @@ def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
                            np.concatenate(all_batches))
     return SpeedReport(engine, threads, batch_size, images, len(batches), rates,
                        np.concatenate(all_batches), reference_rates, name, all_ratios)
+
+
+def _time_batches(predict: Predict, batches: list[np.ndarray], start: int, stop: int,
+                  per_batch: np.ndarray, clock: Callable[[], float], keep: list | None) -> None:
+    """Time batches[start:stop] one by one into per_batch; outputs go to `keep` if given."""
+    for index in range(start, stop):
+        before = clock()
+        output = predict(batches[index])
+        per_batch[index] = clock() - before
+        if keep is not None:
+            keep.append(output)
 
 
 def _reference_segment(predict: Predict, batches: list[np.ndarray], first: int, count: int,

@@ -36,13 +36,10 @@ class Target:
 
     def build(self, engine: str):
         """The trained model on "torch" or "scratch", weights loaded and checked."""
-        from cnnlab.models.registry import create_model
         from cnnlab.models.weights import load_state
+        from cnnlab.train.backends import build_model
 
-        options = {} if self.config.dropout is None else {"dropout": self.config.dropout}
-        model = create_model(self.config.model, engine, num_classes=len(self.spec.classes),
-                             in_channels=self.spec.shape[0], input_size=self.spec.shape[1:],
-                             **options)
+        model = build_model(self.config, engine, len(self.spec.classes), self.spec.shape)
         load_state(model, self.weights, str(self.weights_file))
         return model.eval()
 

@@ -116,12 +116,17 @@ class ScratchBackend:
         self.optimizer.load_state_dict(_to_numpy(state["optimizer"]))
 
 
+def build_model(config, engine: str, num_classes: int, shape: tuple[int, int, int]):
+    """The zoo model a training configuration names, on `engine`, for inputs of `shape`."""
+    options = {} if config.dropout is None else {"dropout": config.dropout}
+    return create_model(config.model, engine, num_classes=num_classes, in_channels=shape[0],
+                        input_size=shape[1:], **options)
+
+
 def build_backend(config, num_classes: int, shape: tuple[int, int, int], cluster=None):
     """The model, optimizer and backend a configuration asks for; under torchrun the torch
     model is wrapped in DistributedDataParallel."""
-    options = {} if config.dropout is None else {"dropout": config.dropout}
-    model = create_model(config.model, config.engine, num_classes=num_classes,
-                         in_channels=shape[0], input_size=shape[1:], **options)
+    model = build_model(config, config.engine, num_classes, shape)
     if config.engine == "torch":
         # Channels-last feature maps take oneDNN's faster convolution and pooling paths on
         # CPU: a LeNet-5 epoch went from 5.6 s to 4.9 s here (benchmarks/epoch_vs_tutorial.py).
