@@ -311,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shapes(commands)
     _add_train(commands)
     _add_evaluate(commands)
+    from cnnlab.cli_viz import add_viz
+
+    add_viz(commands)
     return parser
 
 

@@ -97,22 +97,28 @@ class LayerTable:
         return [layer for layer in self.layers
                 if every_layer or layer.kind in _SHOWN_BY_DEFAULT]
 
-    def text(self, every_layer: bool = False) -> str:
-        """The table as the course writes it; memory is each layer's output for one image in
-        float32."""
-        header = ("layer", "module", "what it is", "output", "memory", "params", "MACs",
-                  "receptive field")
+    COLUMNS = ("layer", "module", "what it is", "output", "memory", "params", "MACs",
+               "receptive field")
+
+    def cells(self, every_layer: bool = False) -> list[tuple[str, ...]]:
+        """The table's rows as text cells under COLUMNS, the input first; memory is each
+        layer's output for one image in float32."""
         body = [("INPUT", "", "", format_shape(self.input_shape),
                  format_bytes(self._bytes(self.input_shape)), "", "", "")]
-        warnings: list[tuple[int, str]] = []
         for layer in self.rows(every_layer):
             body.append((layer.label, layer.name, layer.description,
                          format_shape(layer.output_shape),
                          format_bytes(layer.activations * BYTES_PER_VALUE),
                          f"{layer.params:,}" if layer.params else "",
                          format_count(layer.macs) if layer.macs else "", _field_text(layer)))
-            warnings += [(len(body) - 1, f"{layer.label} {message}")
-                         for message in layer.warnings]
+        return body
+
+    def text(self, every_layer: bool = False) -> str:
+        """The table as the course writes it."""
+        header = self.COLUMNS
+        body = self.cells(every_layer)
+        warnings = [f"{layer.label} {message}" for layer in self.rows(every_layer)
+                    for message in layer.warnings]
         widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
         numeric = {4, 5, 6}
 
@@ -124,7 +130,7 @@ class LayerTable:
         title = f"{self.model} on {format_shape(self.input_shape)}"
         lines = [title + (f" ({self.engine} engine)" if self.engine else ""), "",
                  line(header), line(["-" * w for w in widths]), *map(line, body), ""]
-        lines += [f"warning: {message}" for _, message in warnings]
+        lines += [f"warning: {message}" for message in warnings]
         lines += [f"note: {note}" for note in self.notes]
         if warnings or self.notes:
             lines.append("")

@@ -78,7 +78,7 @@ def evaluate(target: Target, split: str = "val", engine: str = "torch", threads:
              repeats: int = 5, speed: bool = True, data_dir: str | None = None,
              out: str | Path | None = None) -> Evaluation:
     from cnnlab.evaluate.reference import reference
-    from cnnlab.train.checkpoint import write_atomically
+    from cnnlab.files import write_atomically
 
     with fixed_threads(threads):
         predict = predictor_for(target, engine, threads)

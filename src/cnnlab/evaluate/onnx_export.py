@@ -88,7 +88,7 @@ def export_onnx(model: torch.nn.Module, shape: tuple[int, int, int], mean, std,
     """Export, verify, then write `path` atomically; returns (the file's OnnxInfo, the
     logits' max abs difference). Nothing is written unless the file passed every check.
     `num_classes`, when given, is what the model's output must have (the dataset's classes)."""
-    from cnnlab.train.checkpoint import write_atomically
+    from cnnlab.files import write_atomically
 
     path = Path(path)
     wrapped = Normalised(model, mean, std).eval()

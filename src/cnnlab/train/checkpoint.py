@@ -5,32 +5,12 @@ tensors, numbers, strings and containers, so `torch.load(weights_only=True)` rea
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp",
-                                     delete=False) as handle:
-        temporary = handle.name
-        try:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+from cnnlab.files import write_atomically
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

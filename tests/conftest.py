@@ -4,7 +4,7 @@ from cnnlab.cli import main
 from cnnlab.data import datasets
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A small LeNet-5 run on the real Fashion-MNIST (make test installs it)."""
     try:
@@ -16,3 +16,13 @@ def trained_run(tmp_path_factory):
                  "--val-size", "500", "--epochs", "2", "--batch-size", "64",
                  "--out", str(folder)]) == 0
     return folder
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    """A private copy of the trained run as training left it (without what other tests may have
+    added: eval.json, model.onnx, report.html), for tests that write into the run folder."""
+    import shutil
+
+    return shutil.copytree(trained_run, tmp_path / trained_run.name,
+                           ignore=shutil.ignore_patterns("eval.json", "*.onnx", "report.html"))

@@ -1,0 +1,231 @@
+"""The `cnnlab viz` and `cnnlab report` commands: parsing only; the work is in cnnlab.viz."""
+
+from __future__ import annotations
+
+
+def _kernels(args) -> int:
+    from cnnlab.viz.canvas import save_png
+    from cnnlab.viz.run_figures import run_kernels
+
+    grid = run_kernels(args.run)
+    save_png(grid.image, args.output)
+    print(f"wrote {args.output}: {grid.title}")
+    return 0
+
+
+def _features(args) -> int:
+    from cnnlab.viz.canvas import save_png
+    from cnnlab.viz.run_figures import run_features
+
+    figure = run_features(args.run, args.image, args.blocks, args.channels, args.data_dir)
+    save_png(figure.image, args.output)
+    stages = sorted({panel.stage for panel in figure.panels} - {"INPUT"},
+                    key=[p.stage for p in figure.panels].index)
+    print(f"wrote {args.output}: test image {args.image} through {', '.join(stages)}")
+    return 0
+
+
+def _animate(args) -> int:
+    from cnnlab.arithmetic.explain import parse_size
+    from cnnlab.viz.animate import animate
+    from cnnlab.viz.arithmetic_plan import conv_plan, parse_values, pool_plan
+
+    if args.what == "pool":
+        given = [flag for flag, value in (("--input", args.input), ("--dilation", args.dilation),
+                                          ("--transposed", args.transposed),
+                                          ("--output-padding", args.output_padding),
+                                          ("--kernel-values", args.kernel_values))
+                 if value not in (None, False)]
+        if given:
+            raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                             "`viz animate conv` (pooling takes --values, --kernel, --stride, "
+                             "--padding, --mode)")
+        if args.values is None or args.kernel is None:
+            raise ValueError("viz animate pool needs --values (rows split by '/', e.g. "
+                             "3,3,2/0,0,1/3,1,2) and --kernel K")
+        plan = pool_plan(parse_values(args.values), args.kernel, args.stride,
+                         args.padding or 0, args.mode or "max")
+    else:
+        if args.mode is not None:
+            raise ValueError("--mode applies to `viz animate pool`")
+        values = parse_values(args.values) if args.values is not None else None
+        weights = parse_values(args.kernel_values, "--kernel-values") \
+            if args.kernel_values is not None else None
+        size = parse_size(args.input) if args.input is not None else \
+            (tuple(values.shape) if values is not None else None)
+        kernel = args.kernel if args.kernel is not None else \
+            (_square(weights) if weights is not None else None)
+        if size is None or kernel is None:
+            raise ValueError("viz animate conv needs --input N (or --values) and --kernel K "
+                             "(or --kernel-values), e.g. --input 5 --kernel 3 --stride 2 "
+                             "--padding 1")
+        plan = conv_plan(size, kernel, args.stride or 1, args.padding or 0, args.dilation or 1,
+                         args.transposed, args.output_padding or 0, values, weights)
+    animation = animate(plan)
+    animation.save(args.output)
+    out_h, out_w = plan.out_shape
+    print(f"wrote {args.output}: {len(animation.frames)} frames, one per output position "
+          f"({out_h}x{out_w}); {plan.formulas[0]}")
+    return 0
+
+
+def _square(weights) -> int:
+    if weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"--kernel-values must be square, got {weights.shape[0]}x"
+                         f"{weights.shape[1]}")
+    return weights.shape[0]
+
+
+def _gallery(args) -> int:
+    from cnnlab.viz.gallery import write_gallery
+
+    written = write_gallery(args.output, args.data_dir)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _curves(args) -> int:
+    from cnnlab.viz import plots, run_data
+    from cnnlab.viz.run_figures import load_run
+
+    target = load_run(args.run)
+    figure = plots.curves_figure(run_data.history(target.folder),
+                                 f"{target.config.model} on {target.spec.name}")
+    print(f"wrote {plots.save(figure, args.output)}")
+    return 0
+
+
+def _confusion(args) -> int:
+    from cnnlab.viz import plots, run_data
+    from cnnlab.viz.run_figures import load_run
+
+    target = load_run(args.run)
+    result = run_data.evaluation(target, args.split, args.data_dir)
+    accuracy = result["accuracy"]
+    figure = plots.confusion_figure(
+        accuracy["confusion"], [row["class"] for row in accuracy["per_class"]],
+        f"{result['model']}, {result['split']} split: top-1 {100 * accuracy['top1']:.2f}%")
+    print(f"wrote {plots.save(figure, args.output)}")
+    return 0
+
+
+def _pareto(args) -> int:
+    from cnnlab.viz import plots, run_data
+
+    points, label = run_data.pareto_points(args.runs, args.speed)
+    figure = plots.pareto_figure(points, label, "accuracy against speed at batch size 4")
+    print(f"wrote {plots.save(figure, args.output)}")
+    for point in plots.pareto_front(points):
+        print(f"on the front: {point.name}: top-1 {100 * point.accuracy:.2f}%, "
+              f"{point.speed:,.4g} {'images/s' if args.speed == 'images' else 'x reference'}")
+    return 0
+
+
+def _report(args) -> int:
+    from cnnlab.viz.report import write_report
+
+    path = write_report(args.run, args.output, split=args.split, image=args.image,
+                        data_dir=args.data_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def add_viz(commands) -> None:
+    viz = commands.add_parser(
+        "viz", help="figures: kernels, feature maps, arithmetic animations, plots",
+        description="Regenerate the course's figures from real computations: a run's kernels "
+                    "and feature maps, animations of convolution and pooling for any "
+                    "parameters, the whole gallery, and plots of runs.")
+    figures = viz.add_subparsers(dest="figure", required=True, parser_class=type(viz))
+
+    kernels = figures.add_parser("kernels", help="the first conv layer's kernels as a grid",
+                                 description="The first convolution layer's kernels of a "
+                                             "trained run as an image grid (AlexNet Fig. 3).")
+    kernels.add_argument("run", help="a run folder or checkpoint")
+    kernels.add_argument("-o", "--output", required=True, help="the .png to write")
+    kernels.set_defaults(handler=_kernels)
+
+    features = figures.add_parser(
+        "features", help="one test image's feature maps through the first blocks",
+        description="A test image and the maps after each conv, ReLU and pooling layer of the "
+                    "first blocks; a ReLU's input and output side by side.")
+    features.add_argument("run", help="a run folder or checkpoint")
+    features.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
+    features.add_argument("--blocks", type=int, default=2,
+                          help="conv blocks to follow (default 2)")
+    features.add_argument("--channels", type=int, default=8,
+                          help="maps shown per layer (default 8)")
+    features.add_argument("--data-dir", help="folder holding the dataset files")
+    features.add_argument("-o", "--output", required=True, help="the .png to write")
+    features.set_defaults(handler=_features)
+
+    animate = figures.add_parser(
+        "animate", help="animate a convolution or pooling, one frame per output position",
+        description="The window sliding over the (padded, dilated or zero-inserted) input, in "
+                    "the visual language of Dumoulin & Visin's guide, with the output-size "
+                    "formula in the title. Writes .gif (or .mp4 when ffmpeg is installed).")
+    animate.add_argument("what", choices=["conv", "pool"])
+    animate.add_argument("--input", help="input size N or HxW (conv)")
+    animate.add_argument("--kernel", type=int)
+    animate.add_argument("--stride", type=int, help="default 1 (conv), the kernel (pool)")
+    animate.add_argument("--padding", type=int)
+    animate.add_argument("--dilation", type=int, help="conv only")
+    animate.add_argument("--transposed", action="store_true", help="a transposed convolution")
+    animate.add_argument("--output-padding", type=int, help="with --transposed")
+    animate.add_argument("--values", help="the input's numbers, rows split by '/': "
+                                          "3,3,2/0,0,1/3,1,2 (required for pool)")
+    animate.add_argument("--kernel-values", help="the kernel's numbers, same format (conv)")
+    animate.add_argument("--mode", choices=["max", "avg", "sum"], help="pool only (default max)")
+    animate.add_argument("-o", "--output", required=True, help="the .gif or .mp4 to write")
+    animate.set_defaults(handler=_animate)
+
+    gallery = figures.add_parser("gallery", help="the course's whole set of figures",
+                                 description="Write every arithmetic animation of the course, "
+                                             "its worked examples and ReLU on a feature map, "
+                                             "with an index.html.")
+    gallery.add_argument("-o", "--output", required=True, help="the folder to write")
+    gallery.add_argument("--data-dir", help="where Fashion-MNIST is (for the ReLU figure)")
+    gallery.set_defaults(handler=_gallery)
+
+    curves = figures.add_parser("curves", help="a run's loss and accuracy per epoch")
+    curves.add_argument("run", help="a run folder")
+    curves.add_argument("-o", "--output", required=True, help=".png, .svg or .pdf")
+    curves.set_defaults(handler=_curves)
+
+    confusion = figures.add_parser("confusion", help="a run's confusion matrix",
+                                   description="The confusion matrix from the run's eval.json "
+                                               "(evaluated first when missing).")
+    confusion.add_argument("run", help="a run folder")
+    confusion.add_argument("--split", choices=["val", "test"])
+    confusion.add_argument("--data-dir", help="folder holding the dataset files")
+    confusion.add_argument("-o", "--output", required=True, help=".png, .svg or .pdf")
+    confusion.set_defaults(handler=_confusion)
+
+    pareto = figures.add_parser("pareto", help="accuracy against speed of several runs",
+                                description="Top-1 accuracy against speed at batch size 4 "
+                                            "from each run's eval.json, the Pareto front "
+                                            "marked.")
+    pareto.add_argument("runs", nargs="+", metavar="RUN", help="run folders or eval.json files")
+    pareto.add_argument("--speed", choices=["images", "ratio"], default="images",
+                        help="images/s, or the ratio to the LeNet-5 reference (comparable "
+                             "between machines)")
+    pareto.add_argument("-o", "--output", required=True, help=".png, .svg or .pdf")
+    pareto.set_defaults(handler=_pareto)
+
+    report = commands.add_parser(
+        "report", help="one self-contained HTML page about a run",
+        description="A single HTML file (images embedded, opens offline): configuration, "
+                    "layer table, curves, accuracy and per-class table, confusion matrix, "
+                    "speed with its environment, kernels and feature maps. Evaluates the run "
+                    "first when it has no eval.json.")
+    report.add_argument("run", help="a run folder or checkpoint")
+    report.add_argument("-o", "--output", help="default: report.html in the run folder")
+    report.add_argument("--split", choices=["val", "test"],
+                        help="the split to report (default: eval.json's, else val)")
+    report.add_argument("--image", type=int, default=0, help="test image for the feature maps")
+    report.add_argument("--data-dir", help="folder holding the dataset files")
+    report.set_defaults(handler=_report)
+
+
+

@@ -1,0 +1,307 @@
+"""What an animation of convolution arithmetic shows, computed before anything is drawn: the
+grid the window slides over (padded, dilated taps, or zero-inserted for a transposed
+convolution), every window position with its taps, and the output values from the scratch
+engine. Drawing is `animate.py`'s job; this module is plain integers and arrays.
+
+A transposed convolution is shown as Dumoulin & Visin show it: the direct convolution it equals,
+at stride 1 over the input with s-1 zeros inserted between its cells and d(k-1)-p cells of
+padding around it (plus the output padding at the bottom and right), with the kernel flipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnlab.arithmetic import sizes
+
+INPUT, PADDING, INSERTED = "input", "padding", "inserted"
+POOL_MODES = ("max", "avg", "sum")
+TIMES = "\u00d7"  # the multiplication sign
+MAX_POSITIONS = 400  # one frame per output position: beyond this an animation stops teaching
+
+
+@dataclass
+class Tap:
+    row: int  # in the drawn grid
+    col: int
+    weight: float | None  # the kernel value multiplying this cell (None when not given)
+
+
+@dataclass
+class Window:
+    out_row: int
+    out_col: int
+    taps: list[Tap]
+    value: float | None  # the output cell's value (None without input values)
+    expression: str  # how the value comes out of the window, e.g. "max(3, 3, 2, ...) = 3"
+
+
+@dataclass
+class Plan:
+    title: str
+    formulas: list[str]  # the output-size formula with the numbers plugged in
+    kinds: np.ndarray  # (rows, cols) of INPUT, PADDING or INSERTED: the drawn grid
+    values: np.ndarray | None  # (rows, cols) the number in each cell, nan where none is shown
+    out_shape: tuple[int, int]
+    windows: list[Window] = field(default_factory=list)  # in raster order of the output
+    output: np.ndarray | None = None  # (out_h, out_w) values, from the engine
+    notes: list[str] = field(default_factory=list)
+    input_label: str = "input"
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return self.kinds.shape
+
+
+def parse_values(text: str, what: str = "--values") -> np.ndarray:
+    """'3,3,2/0,0,1' (rows split by '/', values by ',') as a 2-D float array."""
+    rows = [row.strip() for row in text.strip().split("/")]
+    if not text.strip() or any(not row for row in rows):
+        raise ValueError(f"{what}: expected rows of numbers separated by '/', each row's "
+                         f"numbers by ',' (e.g. 3,3,2/0,0,1/3,1,2), got {text!r}")
+    table = []
+    for number, row in enumerate(rows, 1):
+        cells = [cell.strip() for cell in row.split(",")]
+        try:
+            parsed = [float(cell) for cell in cells]
+        except ValueError:
+            bad = next(cell for cell in cells if not _is_number(cell))
+            raise ValueError(f"{what}: row {number} has {bad!r}, which is not a number") \
+                from None
+        if not np.all(np.isfinite(parsed)):
+            raise ValueError(f"{what}: row {number} has a value that is not finite")
+        table.append(parsed)
+    widths = {len(row) for row in table}
+    if len(widths) != 1:
+        counts = ", ".join(str(len(row)) for row in table)
+        raise ValueError(f"{what}: every row needs the same number of values; the rows have "
+                         f"{counts}")
+    return np.array(table, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def number(value: float) -> str:
+    """3 for 3.0, 1.67 for 5/3: what a cell shows."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def _output_sizes(what, sizes_hw, compute) -> tuple[list[int], list[str]]:
+    outputs, formulas = [], []
+    square = sizes_hw[0] == sizes_hw[1]
+    for axis, size in zip("HW", sizes_hw, strict=True):
+        # labelled as `cnnlab shapes conv` labels it, so both commands give the same error
+        formula, out = compute(size, f"this {what} ({axis})")
+        outputs.append(out)
+        formulas.append(("o" if square else f"o_{axis}") + f" = {formula} = {out}")
+    return outputs, formulas[:1] if square else formulas
+
+
+def _check_positions(out_h: int, out_w: int) -> None:
+    if out_h * out_w > MAX_POSITIONS:
+        raise ValueError(f"the output has {out_h}x{out_w} = {out_h * out_w} positions, one "
+                         f"frame each; animations are for small examples (at most "
+                         f"{MAX_POSITIONS} positions): use a smaller --input")
+
+
+def conv_plan(input_hw: tuple[int, int], kernel: int, stride: int = 1, padding: int = 0,
+              dilation: int = 1, transposed: bool = False, output_padding: int = 0,
+              values: np.ndarray | None = None, weights: np.ndarray | None = None) -> Plan:
+    """A convolution (or transposed convolution) of one channel, as it will be animated."""
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if tuple(values.shape) != tuple(input_hw):
+            raise ValueError(f"--values is {values.shape[0]}x{values.shape[1]} but --input "
+                             f"says {input_hw[0]}x{input_hw[1]}")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (kernel, kernel):
+            raise ValueError(f"--kernel-values is {weights.shape[0]}x{weights.shape[1]} but "
+                             f"--kernel says {kernel}x{kernel}")
+        if values is None:
+            raise ValueError("--kernel-values needs --values: the input they multiply")
+    if output_padding and not transposed:
+        raise ValueError("--output-padding applies to transposed convolutions only "
+                         "(add --transposed)")
+    what = "transposed convolution" if transposed else "convolution"
+
+    def compute(size, layer):
+        if transposed:
+            return (sizes.conv_transpose_formula(size, kernel, stride, padding, output_padding,
+                                                 dilation),
+                    sizes.conv_transpose_output_size(size, kernel, stride, padding,
+                                                     output_padding, dilation, layer=layer))
+        return (sizes.conv_formula(size, kernel, stride, padding, dilation),
+                sizes.conv_output_size(size, kernel, stride, padding, dilation, layer=layer))
+
+    (out_h, out_w), formulas = _output_sizes(what, input_hw, compute)
+    _check_positions(out_h, out_w)
+    settings = f"kernel {kernel}, stride {stride}, padding {padding}"
+    if dilation != 1:
+        settings += f", dilation {dilation}"
+    if transposed and output_padding:
+        settings += f", output padding {output_padding}"
+    h, w = input_hw
+    plan_kinds, source = (_transposed_grid if transposed else _padded_grid)(
+        input_hw, kernel, stride, padding, dilation, output_padding)
+    plan = Plan(f"{what} of a {h}x{w} input: {settings}", formulas, plan_kinds, None,
+                (out_h, out_w))
+    if values is not None:
+        plan.values = np.zeros(plan_kinds.shape)  # padding and inserted zeros are 0
+        inside = plan_kinds == INPUT
+        plan.values[inside] = values[source[inside][:, 0], source[inside][:, 1]]
+        plan.output = _engine_conv(values, weights, stride, padding, dilation, transposed,
+                                   output_padding, kernel)
+    step, taps_weight = (1, _flipped(weights)) if transposed else (stride, weights)
+    if transposed:
+        near = dilation * (kernel - 1) - padding
+        border = f"padded by {near}" if near >= 0 else f"cropped by {-near}"
+        plan.input_label = (f"input {h}x{w} with {stride - 1} zero{'s' * (stride != 2)} "
+                            f"inserted between cells, {border}" if stride > 1
+                            else f"input {h}x{w}, {border}")
+        plan.notes.append("a transposed convolution equals this direct convolution at stride 1"
+                          + (", kernel flipped" if weights is not None else ""))
+        if near < 0:
+            plan.notes.append(f"its padding ({padding}) exceeds d(k-1) = {padding + near}: the "
+                              f"outer {-near} cell{'s' * (near != -1)} of the stretched input "
+                              "never reach the output")
+    else:
+        plan.input_label = f"input {h}x{w}" + (f", padding {padding}" if padding else "")
+    for out_row in range(out_h):
+        for out_col in range(out_w):
+            taps = [Tap(out_row * step + a * dilation, out_col * step + b * dilation,
+                        None if taps_weight is None else float(taps_weight[a, b]))
+                    for a in range(kernel) for b in range(kernel)]
+            value = None if plan.output is None else float(plan.output[out_row, out_col])
+            expression = ""
+            if value is not None and weights is not None:
+                expression = " + ".join(
+                    f"{number(plan.values[t.row, t.col])}{TIMES}{number(t.weight)}"
+                    for t in taps) + f" = {number(value)}"
+            plan.windows.append(Window(out_row, out_col, taps, value, expression))
+    return plan
+
+
+def _flipped(weights):
+    return None if weights is None else weights[::-1, ::-1]
+
+
+def _padded_grid(input_hw, kernel, stride, padding, dilation, output_padding):
+    h, w = input_hw
+    kinds = np.full((h + 2 * padding, w + 2 * padding), PADDING, dtype=object)
+    kinds[padding:padding + h, padding:padding + w] = INPUT
+    source = np.zeros((*kinds.shape, 2), dtype=np.int64)
+    rows, cols = np.indices((h, w))
+    source[padding:padding + h, padding:padding + w] = np.stack([rows, cols], axis=-1)
+    return kinds, source
+
+
+def _transposed_grid(input_hw, kernel, stride, padding, dilation, output_padding):
+    """The zero-inserted, padded grid of the equivalent direct convolution. A padding larger
+    than d(k-1) crops the stretched input instead (the grid starts inside it)."""
+    near = dilation * (kernel - 1) - padding
+    far = near + output_padding
+    shape = []
+    for size in input_hw:
+        stretched = size + (size - 1) * (stride - 1)
+        shape.append(stretched + near + far)
+    kinds = np.full(shape, PADDING, dtype=object)
+    source = np.zeros((*shape, 2), dtype=np.int64)
+    for row in range(shape[0]):
+        for col in range(shape[1]):
+            r, c = row - near, col - near  # position in the stretched input
+            inside = (0 <= r < input_hw[0] + (input_hw[0] - 1) * (stride - 1)
+                      and 0 <= c < input_hw[1] + (input_hw[1] - 1) * (stride - 1))
+            if not inside:
+                continue
+            if r % stride or c % stride:
+                kinds[row, col] = INSERTED
+            else:
+                kinds[row, col] = INPUT
+                source[row, col] = (r // stride, c // stride)
+    return kinds, source
+
+
+def _engine_conv(values, weights, stride, padding, dilation, transposed, output_padding,
+                 kernel):
+    """The output from cnnlab's scratch engine; without kernel values, there is none."""
+    if weights is None:
+        return None
+    from cnnlab import scratch
+    from cnnlab.scratch.nn import functional as F
+
+    x = scratch.tensor(values[None, None])
+    w = scratch.tensor(weights[None, None])
+    if transposed:
+        y = F.conv_transpose2d(x, w, stride=stride, padding=padding,
+                               output_padding=output_padding, dilation=dilation)
+    else:
+        y = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+    return np.asarray(y.numpy(), dtype=np.float64)[0, 0]
+
+
+def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, padding: int = 0,
+              mode: str = "max") -> Plan:
+    """Pooling over given values, each window's result from the scratch engine."""
+    if mode not in POOL_MODES:
+        raise ValueError(f"--mode: expected one of {', '.join(POOL_MODES)}, got {mode!r}")
+    values = np.asarray(values, dtype=np.float64)
+    stride = kernel if stride is None else stride
+    what = f"{mode} pooling"
+
+    def compute(size, layer):
+        return (sizes.pool_formula(size, kernel, stride, padding, 1, False),
+                sizes.pool_output_size(size, kernel, stride, padding, layer=layer))
+
+    (out_h, out_w), formulas = _output_sizes(what, values.shape, compute)
+    _check_positions(out_h, out_w)
+    kinds, source = _padded_grid(values.shape, kernel, stride, padding, 1, 0)
+    shown = np.full(kinds.shape, np.nan)
+    inside = kinds == INPUT
+    shown[inside] = values[source[inside][:, 0], source[inside][:, 1]]
+    h, w = values.shape
+    plan = Plan(f"{kernel}x{kernel} {what} of a {h}x{w} input: stride {stride}"
+                + (f", padding {padding}" if padding else ""), formulas, kinds, shown,
+                (out_h, out_w), output=_engine_pool(values, kernel, stride, padding, mode))
+    plan.input_label = f"input {h}x{w}" + (f", padding {padding}" if padding else "")
+    if padding:
+        plan.notes.append("max pooling never picks the padding; average pooling counts it as 0"
+                          if mode != "sum" else "the padding adds 0")
+    for out_row in range(out_h):
+        for out_col in range(out_w):
+            taps = [Tap(out_row * stride + a, out_col * stride + b, None)
+                    for a in range(kernel) for b in range(kernel)]
+            value = float(plan.output[out_row, out_col])
+            plan.windows.append(Window(out_row, out_col, taps, value,
+                                       _pool_expression(plan.values, taps, mode, value)))
+    return plan
+
+
+def _pool_expression(shown, taps, mode, value) -> str:
+    inside = [number(shown[t.row, t.col]) for t in taps if not np.isnan(shown[t.row, t.col])]
+    padded = len(taps) - len(inside)
+    if mode == "max":
+        return f"max({', '.join(inside)}) = {number(value)}"
+    terms = " + ".join(inside + ["0"] * padded)
+    if mode == "sum":
+        return f"{terms} = {number(value)}"
+    return f"({terms}) / {len(taps)} = {number(value)}"
+
+
+def _engine_pool(values, kernel, stride, padding, mode):
+    from cnnlab import scratch
+    from cnnlab.scratch.nn import functional as F
+
+    x = scratch.tensor(values[None, None])
+    pool = {"max": F.max_pool2d, "avg": F.avg_pool2d, "sum": F.sum_pool2d}[mode]
+    return np.asarray(pool(x, kernel, stride, padding).numpy(), dtype=np.float64)[0, 0]

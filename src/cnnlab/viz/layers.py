@@ -1,0 +1,142 @@
+"""Which layers of a trained torch model to draw, found by running it: the first convolution
+actually applied (not merely the first one declared), and the conv/ReLU/pool outputs of the
+first blocks for one image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_POOLS = ("MaxPool2d", "AvgPool2d", "LPPool2d")
+_ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU")
+
+
+@dataclass
+class Stage:
+    """One drawn step: a layer's output maps (C, H, W), and for a ReLU also its input."""
+
+    label: str  # the course's name: CONV1, RELU1, POOL1
+    module: str  # where it lives in the model
+    kind: str  # "conv", "relu" or "pool"
+    output: np.ndarray
+    before: np.ndarray | None = None  # a ReLU's input (the conv or batch-norm output)
+
+
+def _named_leaves(model):
+    return [(name, module) for name, module in model.named_modules()
+            if not list(module.children())]
+
+
+def _kind(module) -> str | None:
+    name = type(module).__name__
+    if name == "Conv2d":
+        return "conv"
+    if name in _ACTIVATIONS:
+        return "relu"
+    if name in _POOLS:
+        return "pool"
+    return None
+
+
+def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
+    """Run `image` (C, H, W, normalised as in training) through `model` and keep every conv,
+    ReLU and pooling output, in the order they ran, up to the conv that starts block
+    `blocks + 1`. A module called twice (ResNet's shared ReLU) gives two stages."""
+    import torch
+
+    if blocks < 1:
+        raise ValueError(f"blocks must be at least 1, got {blocks}")
+    stages: list[Stage] = []
+    counters = {"conv": 0, "relu": 0, "pool": 0}
+    pending_input: dict[int, np.ndarray] = {}
+
+    class _Enough(Exception):
+        pass
+
+    def before(name, module):
+        def hook(_module, inputs):
+            kind = _kind(module)
+            if kind == "conv" and counters["conv"] == blocks:
+                raise _Enough
+            if kind == "relu":  # copied now: an in-place ReLU overwrites its input
+                pending_input[id(module)] = inputs[0][0].detach().float().numpy().copy()
+        return hook
+
+    def after(name, module):
+        def hook(_module, _inputs, output):
+            kind = _kind(module)
+            if output.dim() != 4:
+                return
+            counters[kind] += 1
+            label = {"conv": "CONV", "relu": "RELU", "pool": "POOL"}[kind]
+            stages.append(Stage(f"{label}{counters[kind]}", name, kind,
+                                output[0].detach().float().numpy().copy(),
+                                pending_input.pop(id(module), None)))
+        return hook
+
+    handles = []
+    for name, module in _named_leaves(model):
+        if _kind(module):
+            handles.append(module.register_forward_pre_hook(before(name, module)))
+            handles.append(module.register_forward_hook(after(name, module)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
+    except _Enough:
+        pass
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return stages
+
+
+@dataclass
+class FirstConv:
+    module: str
+    weight: np.ndarray  # (out_channels, in_channels / groups, kh, kw)
+    stride: tuple[int, int]
+    padding: tuple[int, int] | str
+
+
+def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
+    """The first Conv2d the forward pass applies, found by running one blank input."""
+    import torch
+
+    found: list[tuple[str, object]] = []
+
+    class _Found(Exception):
+        pass
+
+    def hook_for(name):
+        def hook(module, _inputs):
+            found.append((name, module))
+            raise _Found
+        return hook
+
+    handles = [module.register_forward_pre_hook(hook_for(name))
+               for name, module in _named_leaves(model) if type(module).__name__ == "Conv2d"]
+    if not handles:
+        raise ValueError(f"{type(model).__name__} has no convolution layer, so it has no "
+                         "kernels to show")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape)))
+    except _Found:
+        pass
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    if not found:
+        raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
+                         "convolution layers")
+    name, module = found[0]
+    return FirstConv(name, module.weight.detach().float().numpy().copy(),
+                     tuple(module.stride), module.padding if isinstance(module.padding, str)
+                     else tuple(module.padding))

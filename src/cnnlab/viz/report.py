@@ -1,0 +1,203 @@
+"""`cnnlab report RUN`: one self-contained HTML page per run. Every image is embedded as a data
+URL and the style is inline, so the page opens offline, from a mail attachment or a USB stick;
+it has no script at all."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+from cnnlab.arithmetic.table import format_count
+from cnnlab.evaluate.targets import Target
+from cnnlab.files import write_atomically
+from cnnlab.viz import plots, run_data
+from cnnlab.viz.run_figures import load_run, run_features, run_kernels
+
+REPORT = "report.html"
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; color: #222; max-width: 1180px; margin: 2em auto;
+       padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+.meta { color: #666; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin: 1.2em 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 9em; }
+.card b { display: block; font-size: 1.4em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 0.25em 0.7em; text-align: left; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: bold; border-top: 2px solid #bbb; }
+img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
+.warn { color: #a34700; }
+"""
+
+
+def _png_data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _pil_png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _image(data: bytes, alt: str) -> str:
+    return f'<img src="{_png_data_url(data)}" alt="{html.escape(alt)}">'
+
+
+def _table(header, rows, numeric=(), classes=None) -> str:
+    head = "".join(f'<th class="{"n" if i in numeric else ""}">{html.escape(str(h))}</th>'
+                   for i, h in enumerate(header))
+    body = []
+    for index, row in enumerate(rows):
+        css = f' class="{classes[index]}"' if classes and classes[index] else ""
+        cells = "".join(f'<td class="{"n" if i in numeric else ""}">{html.escape(str(c))}</td>'
+                        for i, c in enumerate(row))
+        body.append(f"<tr{css}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def _config_section(target: Target) -> str:
+    rows = [(key, "" if value is None else value) for key, value in asdict(target.config).items()]
+    return "<h2>Configuration</h2>" + _table(("setting", "value"), rows)
+
+
+def _layers_section(target: Target, model) -> tuple[str, object]:
+    from cnnlab.models.summary import summarize
+
+    table = summarize(model, target.spec.shape, target.config.model)
+    rows = table.cells()
+    rows.append(("total", "", "", "", "", f"{table.params:,}", format_count(table.macs), ""))
+    warnings = "".join(f'<p class="warn">warning: {html.escape(layer.label)} '
+                       f"{html.escape(message)}</p>"
+                       for layer in table.rows() for message in layer.warnings)
+    body = (f"<h2>Layers</h2><p>{html.escape(table.model)} on a "
+            f"{'x'.join(map(str, target.spec.shape))} input (C x H x W). Output shapes are "
+            "H x W x C; memory is one image's output in float32; MACs are multiply-adds.</p>"
+            + _table(table.COLUMNS, rows, numeric=(4, 5, 6),
+                     classes=[""] * (len(rows) - 1) + ["total"]) + warnings)
+    return body, table
+
+
+def _training_section(target: Target) -> str:
+    history = run_data.history(target.folder)
+    result = run_data.training_result(target.folder) or {}
+    parts = ["<h2>Training</h2>"]
+    if result:
+        parts.append(f"<p>{result.get('epochs')} epochs in {result.get('train_seconds', 0):.1f} s "
+                     f"on the {html.escape(str(result.get('engine')))} engine, "
+                     f"{result.get('train_images', 0):,} training images; test accuracy "
+                     f"{_percent(result.get('test_accuracy'))}.</p>")
+    else:
+        parts.append("<p>The run has not finished: the curves show the epochs so far.</p>")
+    if history:
+        figure = plots.curves_figure(history, f"{target.config.model} on {target.spec.name}")
+        parts.append(_image(plots.png_bytes(figure), "training curves"))
+
+        def cell(value, digits=4):
+            return "" if value is None else f"{value:.{digits}f}"
+
+        parts.append(_table(
+            ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds"),
+            [(row["epoch"], cell(row["train_loss"]), cell(row["train_acc"]),
+              cell(row.get("val_loss")), cell(row.get("val_acc")), f"{row['lr']:.3g}",
+              cell(row["seconds"], 1)) for row in history], numeric=range(7)))
+    return "".join(parts)
+
+
+def _accuracy_section(target: Target, result: dict) -> str:
+    accuracy = result["accuracy"]
+    macro = accuracy["macro"]
+    parts = [f"<h2>Accuracy</h2><p>{accuracy['images']:,} images of the {result['split']} split "
+             f"on the {html.escape(result['engine'])} engine: top-1 {_percent(accuracy['top1'])}, "
+             f"top-5 {_percent(accuracy['top5'])}; macro precision {_percent(macro['precision'])}"
+             f", recall {_percent(macro['recall'])}, F1 {_percent(macro['f1'])}.</p>"]
+    parts.append(_table(("class", "precision", "recall", "F1", "images"),
+                        [(row["class"], _percent(row["precision"]), _percent(row["recall"]),
+                          _percent(row["f1"]), row["support"]) for row in accuracy["per_class"]],
+                        numeric=(1, 2, 3, 4)))
+    classes = [row["class"] for row in accuracy["per_class"]]
+    figure = plots.confusion_figure(accuracy["confusion"], classes,
+                                    f"confusion matrix, {result['split']} split")
+    parts.append(_image(plots.png_bytes(figure), "confusion matrix"))
+    return "".join(parts)
+
+
+def _speed_section(result: dict) -> str:
+    speed, env = result.get("speed"), result.get("environment") or {}
+    if not speed:
+        return "<h2>Speed</h2><p>Not measured (evaluated with --no-speed).</p>"
+    ips, ms, ref = speed["images_per_second"], speed["ms_per_batch"], speed.get("reference")
+    rows = [("images per second (median)", f"{ips['median']:,.0f}"),
+            ("spread of the passes (max-min)/median", f"{100 * ips['spread']:.1f}%"),
+            ("ms per batch: p50 / p90 / p99", f"{ms['p50']:.3f} / {ms['p90']:.3f} / "
+                                               f"{ms['p99']:.3f}"),
+            ("batch size, images, timed passes", f"{speed['batch_size']}, {speed['images']:,}, "
+                                                  f"{speed['repeats']}")]
+    if ref:
+        rows.append((f"ratio to {ref['model']}", f"{ref['ratio']:.3f} (spread "
+                                                 f"{100 * ref['ratio_spread']:.1f}%)"))
+    env_rows = [("engine, threads", f"{env.get('engine')}, {env.get('threads')}"),
+                ("CPU", f"{env.get('cpu')} ({env.get('logical_cpus')} logical CPUs)"),
+                ("system", f"{env.get('os')}, Python {env.get('python')}"),
+                ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items()
+                                       if v)),
+                ("measured at", env.get("measured_at", ""))]
+    return ("<h2>Speed at batch size 4</h2><p>Measured during the validation pass above: "
+            "warm-up, then repeated timed passes, with the LeNet-5 reference timed interleaved "
+            "so the ratio stays comparable across machines.</p>"
+            + _table(("figure", "value"), rows) + "<h3>Environment</h3>"
+            + _table(("", ""), env_rows))
+
+
+def build_report(target: Target | str, split: str | None = None, image: int = 0,
+                 data_dir: str | None = None, say=print) -> str:
+    """The report's HTML for a run (evaluating it first when eval.json is missing)."""
+    target = load_run(target)
+    model = target.build("torch")
+    result = run_data.evaluation(target, split, data_dir, say)
+    layers, table = _layers_section(target, model)
+    title = f"{target.config.model} on {target.spec.name}"
+    speed = result.get("speed") or {}
+    cards = [("top-1 accuracy", f"{_percent(result['accuracy']['top1'])}",
+              f"{result['split']} split"),
+             ("images/s at batch 4", f"{speed['images_per_second']['median']:,.0f}"
+              if speed else "n/a", f"{(speed.get('reference') or {}).get('ratio', 0):.2f}x "
+              "the reference" if speed else ""),
+             ("parameters", f"{table.params:,}", ""),
+             ("multiply-adds", format_count(table.macs), "per image")]
+    card_html = "".join(f'<div class="card">{html.escape(name)}<b>{html.escape(value)}</b>'
+                        f"{html.escape(note)}</div>" for name, value, note in cards)
+    kernels = run_kernels(target)
+    features = run_features(target, image, data_dir=data_dir)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sections = [
+        f'<h1>{html.escape(title)}</h1><p class="meta">run {html.escape(str(target.folder))}'
+        f" &middot; report made {now}</p><div class=\"cards\">{card_html}</div>",
+        _config_section(target), layers, _training_section(target),
+        _accuracy_section(target, result), _speed_section(result),
+        "<h2>First-layer kernels</h2>" + _image(_pil_png(kernels.image), kernels.title),
+        f"<h2>Feature maps of test image {image}</h2>"
+        + _image(_pil_png(features.image), "feature maps"),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)} - cnnlab report</title><style>{STYLE}</style></head>"
+            f"<body>{''.join(sections)}</body></html>\n")
+
+
+def write_report(target: Target | str, out: str | Path | None = None, **options) -> Path:
+    target = load_run(target)
+    page = build_report(target, **options)
+    path = Path(out) if out else target.folder / REPORT
+    write_atomically(path, page.encode("utf-8"))
+    return path

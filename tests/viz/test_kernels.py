@@ -1,0 +1,105 @@
+"""The kernel grid, read back pixel by pixel from the written PNG."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.cli import main
+from cnnlab.models.registry import create_model
+from cnnlab.viz import canvas
+from cnnlab.viz.kernels import BORDER, kernel_grid
+from cnnlab.viz.layers import first_conv
+
+
+def _saved(grid, tmp_path) -> np.ndarray:
+    path = canvas.save_png(grid.image, tmp_path / "kernels.png")
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def _expected_tile(kernel: np.ndarray) -> np.ndarray:
+    """(kh, kw, 3) uint8, normalised here independently: min -> 0, max -> 255."""
+    scaled = (kernel - kernel.min()) / (kernel.max() - kernel.min())
+    if scaled.shape[0] == 1:
+        scaled = np.repeat(scaled, 3, axis=0)
+    return np.rint(np.moveaxis(scaled, 0, -1) * 255)
+
+
+def test_alexnet_kernels_form_the_papers_grid_of_96_colour_tiles(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("alexnet", "torch")
+    conv = first_conv(model, (3, 227, 227))
+    assert conv.weight.shape == (96, 3, 11, 11)
+    grid = kernel_grid(conv.weight, "CONV1")
+    pixels = _saved(grid, tmp_path)
+    assert grid.columns == 16 and -(-96 // grid.columns) == 6
+    assert "CONV1" in grid.title and "96 kernels of 11x11x3" in grid.title
+    tiles = []
+    for index in range(96):
+        left, top, right, bottom = grid.tile_box(index)
+        tile = pixels[top:bottom, left:right]
+        expected = np.repeat(np.repeat(_expected_tile(conv.weight[index]), grid.scale, 0),
+                             grid.scale, 1)
+        assert np.abs(tile - expected).max() <= 1, f"tile {index} is not kernel {index}"
+        tiles.append(tile)
+        if index % grid.columns:  # the border to the left of every tile but the first
+            assert (pixels[top:bottom, left - BORDER:left] == 255).all()
+    # colour: the three channels of a tile differ; and no two tiles are the same picture
+    assert all(np.abs(t[..., 0] - t[..., 1]).max() > 10 for t in tiles)
+    flat = np.stack([t.ravel() for t in tiles])
+    distances = np.abs(flat[:, None, :] - flat[None, :, :]).mean(axis=2)
+    assert distances[~np.eye(96, dtype=bool)].min() > 5
+
+
+def test_one_channel_kernels_render_grey_and_a_constant_kernel_mid_grey(tmp_path):
+    weight = np.random.default_rng(1).normal(size=(6, 1, 5, 5))
+    weight[3] = 0.25
+    grid = kernel_grid(weight, "CONV1")
+    pixels = _saved(grid, tmp_path)
+    for index in range(6):
+        left, top, right, bottom = grid.tile_box(index)
+        tile = pixels[top:bottom, left:right]
+        assert (tile[..., 0] == tile[..., 1]).all() and (tile[..., 1] == tile[..., 2]).all()
+        if index == 3:
+            assert (tile == 128).all()
+        else:
+            assert tile.min() == 0 and tile.max() == 255
+
+
+def test_the_first_kernels_are_those_of_the_first_conv_applied_not_declared():
+    class Backwards(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.late = torch.nn.Conv2d(8, 4, 3)  # declared first, applied second
+            self.early = torch.nn.Conv2d(1, 8, 5)
+
+        def forward(self, x):
+            return self.late(self.early(x))
+
+    assert first_conv(Backwards(), (1, 12, 12)).module == "early"
+
+
+def test_a_model_without_convolution_is_refused_clearly():
+    mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="no convolution layer"):
+        first_conv(mlp, (1, 2, 2))
+
+
+def test_cli_kernels_of_a_trained_run(trained_run, tmp_path, capsys):
+    out = tmp_path / "kernels.png"
+    assert main(["viz", "kernels", str(trained_run), "-o", str(out)]) == 0
+    assert "CONV1" in capsys.readouterr().out
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape[0] > 40 and image.shape[1] > 6 * 40
+
+
+def test_cli_refuses_an_onnx_file_and_a_wrong_extension(trained_run, tmp_path, capsys):
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", str(trained_run), "-o", str(onnx)]) == 0
+    capsys.readouterr()
+    assert main(["viz", "kernels", str(onnx), "-o", str(tmp_path / "k.png")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "cannot be looked into layer by layer" in error and len(error.splitlines()) == 1
+    assert main(["viz", "kernels", str(trained_run), "-o", str(tmp_path / "k.jpg")]) == 2
+    assert "written as .png" in capsys.readouterr().err
+    assert not (tmp_path / "k.jpg").exists()
