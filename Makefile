@@ -57,7 +57,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,leaderboard]"
 	touch $@ $(VENV)/.installed
 
 # Fashion-MNIST, the real data of the demo and of the training tests, from Debian's package.

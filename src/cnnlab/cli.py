@@ -311,9 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shapes(commands)
     _add_train(commands)
     _add_evaluate(commands)
+    from cnnlab.cli_leaderboard import add_leaderboard
     from cnnlab.cli_viz import add_viz
 
     add_viz(commands)
+    add_leaderboard(commands)
     return parser
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
+from onnx import helper
 
 from cnnlab.cli import main
 from cnnlab.data.datasets import CIFAR10, FASHION_MNIST
@@ -12,6 +12,8 @@ from cnnlab.evaluate.onnx_check import OnnxRejected, check_onnx
 from cnnlab.evaluate.onnx_export import export_onnx
 from cnnlab.evaluate.predictors import Normalised, OnnxPredictor
 from cnnlab.models.registry import create_model
+from tests.onnx_models import external_weight
+from tests.onnx_models import minimal_classifier as _model
 
 
 def _ort_and_torch(model, path, spec, batch):
@@ -96,24 +98,6 @@ def test_a_network_that_does_not_fit_the_dataset_writes_nothing(tmp_path, capsys
 
 
 # ----------------------------------------------------------------- files we refuse to run
-def _model(input_shape=("batch", 1, 28, 28), classes=10, nodes=None, initializers=None,
-           domain_opsets=(), functions=()):
-    """A minimal valid classifier (Flatten, Gemm), to be broken one way per test."""
-    features = int(np.prod(input_shape[1:]))
-    weight = helper.make_tensor("weight", TensorProto.FLOAT, [features, classes],
-                                np.zeros(features * classes))
-    nodes = nodes or [helper.make_node("Flatten", ["pixels"], ["flat"]),
-                      helper.make_node("Gemm", ["flat", "weight"], ["logits"])]
-    graph = helper.make_graph(
-        nodes, "classifier",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, list(input_shape))],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-        initializer=initializers or [weight])
-    opsets = [helper.make_opsetid("", 17), *(helper.make_opsetid(d, 1) for d in domain_opsets)]
-    return helper.make_model(graph, opset_imports=opsets, functions=list(functions),
-                             ir_version=8)
-
-
 def _write(tmp_path, model, name="model.onnx"):
     path = tmp_path / name
     path.write_bytes(model.SerializeToString())
@@ -126,11 +110,7 @@ def test_the_minimal_model_passes(tmp_path):
 
 
 def _external_weight():
-    weight = helper.make_tensor("weight", TensorProto.FLOAT, [784, 10], np.zeros(7840))
-    weight.ClearField("float_data")
-    weight.data_location = TensorProto.EXTERNAL
-    weight.external_data.add(key="location", value="../../etc/passwd")
-    return weight
+    return external_weight("../../etc/passwd")
 
 
 def _custom_function():

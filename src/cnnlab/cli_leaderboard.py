@@ -1,0 +1,188 @@
+"""`cnnlab leaderboard ...` (the server side) and `cnnlab submit` (the student side)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def _db(args) -> str:
+    from cnnlab.leaderboard.database import DEFAULT_URL
+
+    return args.db or os.environ.get("CNNLAB_LEADERBOARD_DB") or DEFAULT_URL
+
+
+def _engine(args):
+    try:
+        from cnnlab.leaderboard.database import open_database
+    except ImportError as error:
+        raise ImportError(f"the leaderboard needs its extra: pip install 'cnnlab[leaderboard]' "
+                          f"({error.name} is missing)") from None
+    return open_database(_db(args))
+
+
+def _add_task(args) -> int:
+    from cnnlab.leaderboard.accounts import add_task
+
+    task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb)
+    print(f"task {task.name}: {task.dataset} test set, public/private halves (seed "
+          f"{task.seed}), {task.daily_limit} submissions a day, files up to {args.max_mb:g} MB")
+    return 0
+
+
+def _add_user(args) -> int:
+    from cnnlab.leaderboard.accounts import add_user
+
+    token = add_user(_engine(args), args.name)
+    print(f"user {args.name.strip()} created; their token (shown once, stored hashed):")
+    print(token)
+    return 0
+
+
+def _reveal(args) -> int:
+    from cnnlab.leaderboard.accounts import reveal
+
+    task = reveal(_engine(args), args.name)
+    print(f"task {task.name} is now ranked on its private half")
+    return 0
+
+
+def _limits(args):
+    from cnnlab.leaderboard.worker import Limits
+
+    for name in ("timeout", "memory_mb", "threads", "repeats"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    return Limits(args.timeout, args.memory_mb, args.threads, args.repeats)
+
+
+def _worker_command(args) -> list[str]:
+    return [sys.executable, "-m", "cnnlab.cli", "leaderboard", "worker", "--db", _db(args),
+            "--timeout", str(args.timeout), "--memory-mb", str(args.memory_mb),
+            "--threads", str(args.threads), "--repeats", str(args.repeats)] + \
+        (["--data-dir", args.data_dir] if args.data_dir else [])
+
+
+def _worker(args) -> int:
+    from cnnlab.leaderboard.worker import run_worker
+
+    engine = _engine(args)
+    print(f"worker evaluating submissions from {_db(args)}", flush=True)
+    run_worker(engine, _limits(args), data_dir=args.data_dir)
+    return 0
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from cnnlab.leaderboard.app import create_app
+    from cnnlab.leaderboard.worker import die_with_parent
+
+    engine = _engine(args)  # migrations run here, before the worker starts
+    _limits(args)
+    worker = None if args.no_worker else subprocess.Popen(_worker_command(args),
+                                                          preexec_fn=die_with_parent)
+    try:
+        uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def _submit(args) -> int:
+    from cnnlab.leaderboard import client
+
+    token = args.token or os.environ.get("CNNLAB_TOKEN")
+    if not token:
+        raise ValueError("give your token with --token or the CNNLAB_TOKEN variable")
+    try:
+        answer = client.submit(args.server, token, args.task, args.model, args.name or "")
+        print(f"submission {answer['id']}: {answer['status']}")
+        if not args.wait:
+            return 0
+        result = client.wait(args.server, answer["id"], args.poll)
+    except client.SubmitError as error:
+        print(f"cnnlab submit: {error}", file=sys.stderr)
+        return 1
+    print(f"submission {result['id']}: {result['status']}")
+    if result["status"] != "finished":
+        print(f"reason: {result['error']}")
+        return 1
+    print(f"accuracy {100 * result['accuracy']:.2f}%, {result['images_per_s']:,.0f} images/s "
+          f"at batch size 4, {result['reference_ratio']:.3f}x the reference, "
+          f"{result['params']:,} parameters")
+    return 0
+
+
+def add_leaderboard(commands) -> None:
+    board = commands.add_parser(
+        "leaderboard", help="run a verified leaderboard (server side)",
+        description="A leaderboard that evaluates every ONNX submission itself on a hidden "
+                    "test split: accuracy, and speed at batch size 4. Needs "
+                    "`pip install cnnlab[leaderboard]`.")
+    actions = board.add_subparsers(dest="action", required=True, parser_class=type(board))
+
+    def with_db(parser):
+        parser.add_argument("--db", help="database URL (default sqlite:///leaderboard.db in "
+                                         "the working folder, or $CNNLAB_LEADERBOARD_DB); "
+                                         "postgresql://... for PostgreSQL")
+        return parser
+
+    task = with_db(actions.add_parser("add-task", help="create a task"))
+    task.add_argument("name")
+    task.add_argument("--dataset", required=True, choices=["fashion-mnist", "mnist", "cifar10"])
+    task.add_argument("--daily-limit", type=int, default=5)
+    task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
+    task.set_defaults(handler=_add_task)
+
+    user = with_db(actions.add_parser("add-user", help="create a user; prints their token"))
+    user.add_argument("name")
+    user.set_defaults(handler=_add_user)
+
+    reveal = with_db(actions.add_parser("reveal", help="rank a task on its private half"))
+    reveal.add_argument("name")
+    reveal.set_defaults(handler=_reveal)
+
+    def with_limits(parser):
+        parser.add_argument("--timeout", type=int, default=600, help="seconds per evaluation")
+        parser.add_argument("--memory-mb", type=int, default=4096,
+                            help="address-space limit of an evaluation (default 4096)")
+        parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+        parser.add_argument("--repeats", type=int, default=3, help="timed passes")
+        parser.add_argument("--data-dir", help="folder holding the dataset files")
+        return parser
+
+    serve = with_limits(with_db(actions.add_parser(
+        "serve", help="serve the API and pages (and run a worker)")))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-worker", action="store_true", help="serve only")
+    serve.set_defaults(handler=_serve)
+
+    worker = with_limits(with_db(actions.add_parser("worker", help="run one more worker")))
+    worker.set_defaults(handler=_worker)
+
+    submit = commands.add_parser(
+        "submit", help="upload an .onnx model to a leaderboard",
+        description="Upload a model (as written by `cnnlab export`: float32 pixels in [0, 1], "
+                    "normalisation inside, logits out) to a leaderboard server.")
+    submit.add_argument("model", metavar="MODEL.onnx")
+    submit.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
+    submit.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
+    submit.add_argument("--task", required=True)
+    submit.add_argument("--name", help="a label for this submission")
+    submit.add_argument("--wait", action="store_true", help="wait for the result")
+    submit.add_argument("--poll", type=float, default=2.0, help=argparse_suppress())
+    submit.set_defaults(handler=_submit)
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS

@@ -1,0 +1,79 @@
+"""Tasks and users: created from the command line by whoever runs the server.
+
+A token is 256 random bits shown once; only its SHA-256 is stored. A fast hash is enough
+for a random 256-bit secret (nothing to brute-force, unlike a password), and the comparison
+is constant-time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from sqlalchemy import Engine, select
+
+from cnnlab.leaderboard.database import writing
+from cnnlab.leaderboard.schema import Task, User
+
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
+DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10")
+SPLIT_SEED = 2024  # the public/private halves of every task's test set
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def add_task(engine: Engine, name: str, dataset: str, daily_limit: int = 5,
+             max_mb: float = 100) -> Task:
+    if not TASK_NAME.fullmatch(name):
+        raise ValueError(f"task name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit (it appears in URLs)")
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"--dataset: expected one of {', '.join(DATASET_NAMES)}, got "
+                         f"{dataset!r}")
+    if daily_limit < 1:
+        raise ValueError(f"--daily-limit must be at least 1, got {daily_limit}")
+    if not 0 < max_mb <= 1024:
+        raise ValueError(f"--max-mb must be above 0 and at most 1024, got {max_mb}")
+    with writing(engine) as session:
+        if session.scalar(select(Task).where(Task.name == name)):
+            raise ValueError(f"a task named {name!r} exists already")
+        task = Task(name=name, dataset=dataset, daily_limit=daily_limit,
+                    max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED, revealed=False)
+        session.add(task)
+    return task
+
+
+def reveal(engine: Engine, name: str) -> Task:
+    """Rank the task on its private half from now on (the deadline has passed)."""
+    with writing(engine) as session:
+        task = session.scalar(select(Task).where(Task.name == name))
+        if task is None:
+            raise ValueError(f"no task named {name!r}")
+        task.revealed = True
+    return task
+
+
+def add_user(engine: Engine, name: str) -> str:
+    """Create a user and return their token (shown once, stored hashed)."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100 or not name.isprintable():
+        raise ValueError(f"user name {name!r}: use 1 to 100 printable characters")
+    token = secrets.token_urlsafe(32)
+    with writing(engine) as session:
+        if session.scalar(select(User).where(User.name == name)):
+            raise ValueError(f"a user named {name!r} exists already")
+        session.add(User(name=name, token_hash=hash_token(token)))
+    return token
+
+
+def authenticate(session, token: str | None) -> User | None:
+    if not token:
+        return None
+    digest = hash_token(token)
+    user = session.scalar(select(User).where(User.token_hash == digest))
+    if user is None or not hmac.compare_digest(user.token_hash, digest):
+        return None
+    return user

@@ -1,0 +1,63 @@
+"""The HTTP service: the JSON API (and, from the web-page part, the pages). Thin: it
+translates between HTTP and `submissions`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from cnnlab.leaderboard import submissions
+from cnnlab.leaderboard.submissions import Refused
+from cnnlab.leaderboard.upload import UploadRefused, read_upload
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(Refused)
+    async def refused(_request, error: Refused):
+        body = {"detail": error.detail}
+        if error.submission_id is not None:
+            body["id"] = error.submission_id
+            body["status"] = "rejected"
+        return JSONResponse(body, status_code=error.status)
+
+    @app.exception_handler(UploadRefused)
+    async def upload_refused(_request, error: UploadRefused):
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    @app.get("/healthz")
+    def healthz():
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    @app.post("/api/tasks/{task}/submissions", status_code=202)
+    async def submit(task: str, request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        task_id, user_id, max_bytes = await run_in_threadpool(
+            submissions.check_caller, engine, task, _bearer(request))
+        upload = await read_upload(request.headers.get("content-type"),
+                                   request.headers.get("content-length"), request.stream(),
+                                   max_bytes)
+        submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
+                                                upload.data, upload.label)
+        return {"id": submission_id, "status": "queued"}
+
+    @app.get("/api/submissions/{submission_id}")
+    def submission(submission_id: int):
+        return submissions.submission_view(engine, submission_id)
+
+    @app.get("/api/tasks/{task}/leaderboard")
+    def leaderboard(task: str, sort: str = "accuracy"):
+        return submissions.leaderboard_rows(engine, task, sort)
+
+    return app

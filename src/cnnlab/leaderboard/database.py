@@ -1,0 +1,91 @@
+"""Connecting to the leaderboard's database: SQLite by default (one file, WAL, a busy timeout,
+write transactions begun IMMEDIATE), PostgreSQL for a whole school, the same code on both.
+The schema comes from the Alembic migrations, applied on every start."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+
+DEFAULT_URL = "sqlite:///leaderboard.db"  # in the working folder
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "cnnlab_write"
+
+
+def connect(url: str = DEFAULT_URL) -> Engine:
+    if url.startswith("postgres://"):  # the form some hosts print
+        url = "postgresql://" + url[len("postgres://"):]
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ValueError(f"--db: cannot use {url!r}: expected sqlite:///FILE or "
+                         "postgresql://USER@HOST/DATABASE") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"--db: the leaderboard runs on SQLite or PostgreSQL, got {backend}")
+    try:
+        engine = create_engine(url)
+    except ImportError as error:
+        raise ValueError(f"--db: {backend} needs its driver, which is not installed "
+                         f"({error.name}); for PostgreSQL: pip install 'psycopg[binary]'") \
+            from None
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's begin event issue BEGIN itself, so it can choose IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        # A write transaction takes the write lock at BEGIN: one that read first and wrote
+        # later would have to upgrade its lock, and under contention SQLite answers that with
+        # SQLITE_BUSY at once, whatever the busy timeout.
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Session]:
+    """A session in one write transaction, committed on success, rolled back on error."""
+    writer = engine.execution_options(**{_WRITE: True})
+    with Session(writer, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there already)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.execution_options(**{_WRITE: True}).connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+
+
+def open_database(url: str = DEFAULT_URL) -> Engine:
+    engine = connect(url)
+    migrate(engine)
+    return engine

@@ -1,0 +1,100 @@
+"""The leaderboard's tables. Alembic migrations (`migrations/versions/`) create them; this file
+is how the code reads and writes them, and a test checks the two agree."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("queued", "running", "finished", "failed", "rejected")
+COUNTED = ("queued", "running", "finished")  # against the daily limit (as on EvalAI)
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    dataset: Mapped[str] = mapped_column(String(40))
+    daily_limit: Mapped[int] = mapped_column(Integer)
+    max_bytes: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)  # splits the test set into public/private
+    revealed: Mapped[bool] = mapped_column(Boolean, default=False)  # ranked on private
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
+                                                          default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
+                                                          default=utcnow)
+
+
+class ModelFile(Base):
+    """An accepted upload, stored once per content (two students sending the same file share
+    it)."""
+
+    __tablename__ = "model_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    # None for a refused file: its bytes are not kept
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("model_files.sha256"),
+                                               nullable=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
+                                                          default=utcnow)
+    started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                 nullable=True)
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                  nullable=True)
+    lease_expires_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    public_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    private_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    images_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reference_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    macs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # VGG-16: 15.5G
+    details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+    task: Mapped[Task] = relationship()
+    user: Mapped[User] = relationship()

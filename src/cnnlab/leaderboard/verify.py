@@ -1,0 +1,107 @@
+"""Evaluating one submission, in a child process of the worker (`python -m
+cnnlab.leaderboard.verify JOB.json`): the file is checked again, run by ONNX Runtime over
+the whole hidden test set at batch size 4 under the speed protocol of `cnnlab eval`, and
+scored on the public and private halves. The child prints one JSON line; the parent imposes
+the memory limit, the timeout and the thread count.
+
+An exception here is the submission's failure, reported as such; it never reaches the
+service."""
+
+from __future__ import annotations
+
+import json
+import sys
+from math import prod
+from pathlib import Path
+
+import numpy as np
+
+
+class VerificationFailed(Exception):
+    """The model ran but its output cannot be scored; the message says why."""
+
+
+_WEIGHT_INPUTS = {"Conv": None, "ConvTranspose": None, "Gemm": None, "MatMul": None,
+                  "PRelu": None, "BatchNormalization": (1, 2)}  # None: every input
+
+
+def parameter_count(data: bytes) -> int:
+    """Learned parameters, counted as torch counts them: the weights and biases of
+    convolutions, fully connected layers and batch norms (not their running statistics, nor
+    constants such as the normalisation folded into the graph). A bias exported as an Add
+    after a MatMul counts too."""
+    import onnx
+
+    graph = onnx.load_from_string(data).graph
+    sizes = {t.name: prod(t.dims) for t in graph.initializer}
+    made_by = {output: node.op_type for node in graph.node for output in node.output}
+    counted: set[str] = set()
+    for node in graph.node:
+        if node.op_type in _WEIGHT_INPUTS:
+            positions = _WEIGHT_INPUTS[node.op_type] or range(len(node.input))
+            counted.update(node.input[i] for i in positions
+                           if i < len(node.input) and node.input[i] in sizes)
+        elif node.op_type == "Add" and any(made_by.get(i) == "MatMul" for i in node.input):
+            counted.update(i for i in node.input if i in sizes)
+    return int(sum(sizes[name] for name in counted))
+
+
+def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: int = 3,
+           max_bytes: int = 100 * 2**20, data_dir: str | None = None) -> dict:
+    from cnnlab.data import datasets
+    from cnnlab.evaluate.environment import environment
+    from cnnlab.evaluate.metrics import classification_report
+    from cnnlab.evaluate.onnx_check import check_onnx
+    from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
+    from cnnlab.evaluate.reference import reference
+    from cnnlab.evaluate.speed import measure
+    from cnnlab.leaderboard.hidden import hidden_split
+
+    spec = datasets.get_spec(dataset)
+    data = Path(model_path).read_bytes()
+    check_onnx(data, spec.shape, len(spec.classes), max_bytes)
+    images, labels, public, private = hidden_split(dataset, seed, data_dir)
+    pixels = images.astype(np.float32) / 255.0
+    outputs: list[np.ndarray] = []
+    with fixed_threads(threads):
+        predict = OnnxPredictor(data, threads)
+        speed = measure(predict, pixels, engine="onnx", threads=threads, repeats=repeats,
+                        reference=reference("onnx", threads), keep=outputs)
+    logits = np.concatenate(outputs)
+    if logits.shape != (len(labels), len(spec.classes)):
+        raise VerificationFailed(f"the model's output has shape {logits.shape}; expected "
+                                 f"({len(labels)}, {len(spec.classes)})")
+    bad = int((~np.isfinite(logits)).any(axis=1).sum())
+    if bad:
+        raise VerificationFailed(f"the model's logits are not finite (NaN or infinity) for "
+                                 f"{bad} of {len(labels)} images")
+    halves = {name: classification_report(logits[index], labels[index], spec.classes)
+              for name, index in (("public", public), ("private", private))}
+    summary = speed.summary()
+    return {
+        "status": "finished",
+        "public_accuracy": halves["public"].top1,
+        "private_accuracy": halves["private"].top1,
+        "images_per_s": summary["images_per_second"]["median"],
+        "reference_ratio": summary["reference"]["ratio"],
+        "params": parameter_count(data),
+        "details": {"public": halves["public"].as_dict(),
+                    "private": halves["private"].as_dict(),
+                    "speed": summary, "environment": environment("onnx", threads)},
+    }
+
+
+def main(job_file: str) -> int:
+    job = json.loads(Path(job_file).read_text())
+    try:
+        result = verify(**job)
+    except VerificationFailed as error:
+        result = {"status": "failed", "error": str(error)}
+    except ValueError as error:  # OnnxRejected, a missing dataset: said in one line
+        result = {"status": "failed", "error": str(error)}
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

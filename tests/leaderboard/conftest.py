@@ -1,0 +1,25 @@
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.leaderboard.accounts import add_task, add_user
+from cnnlab.leaderboard.database import open_database
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return open_database(f"sqlite:///{tmp_path / 'board.db'}")
+
+
+@pytest.fixture
+def board(engine):
+    """A Fashion-MNIST task and a user with their token."""
+    add_task(engine, "fm", "fashion-mnist", daily_limit=3, max_mb=1)
+    return engine, add_user(engine, "alice")
+
+
+@pytest.fixture(scope="session")
+def trained_onnx(trained_run, tmp_path_factory):
+    """The trained LeNet-5 run, exported as a submission would be."""
+    path = tmp_path_factory.mktemp("onnx") / "lenet5.onnx"
+    assert main(["export", str(trained_run), "-o", str(path)]) == 0
+    return path
