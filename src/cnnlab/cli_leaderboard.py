@@ -49,18 +49,21 @@ def _reveal(args) -> int:
 
 
 def _limits(args):
-    from cnnlab.leaderboard.worker import Limits
+    from cnnlab.leaderboard.worker import HEARTBEAT_S, Limits
 
-    for name in ("timeout", "memory_mb", "threads", "repeats"):
+    for name in ("timeout", "memory_mb", "threads", "repeats", "lease"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    return Limits(args.timeout, args.memory_mb, args.threads, args.repeats)
+    if args.lease <= HEARTBEAT_S:
+        raise ValueError(f"--lease must be longer than the {HEARTBEAT_S} s between renewals")
+    return Limits(args.timeout, args.memory_mb, args.threads, args.repeats, args.lease)
 
 
 def _worker_command(args) -> list[str]:
     return [sys.executable, "-m", "cnnlab.cli", "leaderboard", "worker", "--db", _db(args),
             "--timeout", str(args.timeout), "--memory-mb", str(args.memory_mb),
-            "--threads", str(args.threads), "--repeats", str(args.repeats)] + \
+            "--threads", str(args.threads), "--repeats", str(args.repeats),
+            "--lease", str(args.lease)] + \
         (["--data-dir", args.data_dir] if args.data_dir else [])
 
 
@@ -155,6 +158,9 @@ def add_leaderboard(commands) -> None:
                             help="address-space limit of an evaluation (default 4096)")
         parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
         parser.add_argument("--repeats", type=int, default=3, help="timed passes")
+        parser.add_argument("--lease", type=int, default=30,
+                            help="seconds before a dead worker's submission goes back to "
+                                 "the queue (renewed every 5 s while it runs; default 30)")
         parser.add_argument("--data-dir", help="folder holding the dataset files")
         return parser
 

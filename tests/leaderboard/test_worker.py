@@ -168,3 +168,30 @@ def test_ranking_best_per_user_either_metric_and_reveal(board):
                                                                    ("alice", 0.81)]
     with pytest.raises(submissions.Refused, match="sort must be"):
         submissions.leaderboard_rows(engine, "fm", "name")
+
+
+def test_the_lease_is_renewed_while_the_child_runs_and_lost_leases_abandon_it(board,
+                                                                             monkeypatch):
+    from cnnlab.leaderboard import worker
+
+    engine, _ = board
+    _submit(board, minimal_classifier().SerializeToString())
+    job = claim(engine, "w", FAST)
+    worker.renew(engine, job, Limits(lease_s=3600))
+    with reading(engine) as session:
+        lease = session.get(Submission, job.submission_id).lease_expires_at
+    assert lease.replace(tzinfo=None) > datetime.datetime.now(datetime.UTC).replace(
+        tzinfo=None) + datetime.timedelta(
+        minutes=59)
+    monkeypatch.setattr(worker, "HEARTBEAT_S", 0.2)
+    beats = []
+    evaluate_in_child(job, FAST, heartbeat=lambda: beats.append(1))
+    assert len(beats) >= 2  # the child takes seconds (it imports torch and ONNX Runtime)
+    with writing(engine) as session:  # another worker takes it over
+        session.execute(update(Submission).values(worker="other"))
+    with pytest.raises(worker.LeaseLost):
+        worker.renew(engine, job, FAST)
+    started = datetime.datetime.now()
+    with pytest.raises(worker.LeaseLost):
+        evaluate_in_child(job, FAST, heartbeat=lambda: worker.renew(engine, job, FAST))
+    assert (datetime.datetime.now() - started).total_seconds() < 5  # abandoned at once

@@ -3,8 +3,9 @@ process (memory limit, timeout, fixed threads) and writes the result in one tran
 
 Claiming is atomic: on SQLite the claim's transaction holds the write lock from its BEGIN
 IMMEDIATE; on PostgreSQL the row is locked FOR UPDATE SKIP LOCKED, so two workers never take
-the same row. A claim is a lease for the timeout plus a margin: if the worker dies, the
-submission goes back to the queue when the lease expires, and a stale worker's late result is
+the same row. A claim is a lease of `lease_s` seconds, renewed every few seconds while the
+evaluation runs: if the worker dies, the submission goes back to the queue when the lease
+expires, and a stale worker's late result is
 discarded (the write checks it still holds the lease), so none is lost or counted twice."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MAX_ATTEMPTS = 3  # a file that kills its worker this often is marked failed
 # How running out of the address-space limit shows: Python, C++, the dynamic loader, ONNX Runtime
 _OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "failed to map segment", "Cannot allocate memory",
                   "Failed to allocate memory")
-LEASE_MARGIN_S = 60
+HEARTBEAT_S = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Limits:
     memory_mb: int = 4096
     threads: int = 1
     repeats: int = 3
+    lease_s: int = 30  # renewed every HEARTBEAT_S; a dead worker's claim frees after this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +82,7 @@ def claim(engine: Engine, worker: str, limits: Limits) -> Claim | None:
                 continue  # committed as the block ends; look for the next one
             submission.status, submission.worker = "running", worker
             submission.started_at = now
-            submission.lease_expires_at = now + datetime.timedelta(
-                seconds=limits.timeout_s + LEASE_MARGIN_S)
+            submission.lease_expires_at = now + datetime.timedelta(seconds=limits.lease_s)
             submission.attempts += 1
             task = session.get(Task, submission.task_id)
             model = session.get(ModelFile, submission.sha256)
@@ -107,8 +108,37 @@ def _limit_child(memory_mb: int):
     return apply
 
 
-def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None) -> dict:
-    """Run `verify` on the file in a child process; a dict with status and figures or error."""
+class LeaseLost(Exception):
+    """Another worker took the submission over (this one stalled past its lease)."""
+
+
+def _run_child(command, env, limits: Limits, heartbeat) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the child, calling `heartbeat` every HEARTBEAT_S while
+    it runs; a child past the timeout is killed with SIGKILL (TimeoutExpired)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, preexec_fn=_limit_child(limits.memory_mb))
+    deadline = time.monotonic() + limits.timeout_s
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                stdout, stderr = process.communicate(timeout=max(0.01, min(HEARTBEAT_S, left)))
+                return process.returncode, stdout, stderr
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+                heartbeat()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
+                      heartbeat=lambda: None) -> dict:
+    """Run `verify` on the file in a child process; a dict with status and figures or error.
+    `heartbeat` is called every few seconds while it runs (to renew the lease); it raises
+    LeaseLost to abandon the evaluation."""
     with tempfile.TemporaryDirectory(prefix="cnnlab-verify-") as folder:
         model = Path(folder) / "model.onnx"
         model.write_bytes(job.data)
@@ -120,26 +150,34 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None) -
         threads = str(limits.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads}
+        command = [sys.executable, "-m", "cnnlab.leaderboard.verify", str(job_file)]
         try:
-            done = subprocess.run([sys.executable, "-m", "cnnlab.leaderboard.verify",
-                                   str(job_file)], capture_output=True, text=True, env=env,
-                                  timeout=limits.timeout_s,
-                                  preexec_fn=_limit_child(limits.memory_mb), check=False)
+            code, stdout, stderr = _run_child(command, env, limits, heartbeat)
         except subprocess.TimeoutExpired:
             return {"status": "failed",
                     "error": f"the evaluation took longer than {limits.timeout_s} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode == 0 and lines:
+    lines = stdout.strip().splitlines()
+    if code == 0 and lines:
         try:
             return json.loads(lines[-1])
         except json.JSONDecodeError:
             pass
-    if done.returncode == -signal.SIGKILL or any(marker in done.stderr
-                                                  for marker in _OUT_OF_MEMORY):
+    if code == -signal.SIGKILL or any(marker in stderr for marker in _OUT_OF_MEMORY):
         return {"status": "failed", "error": f"the evaluation ran out of memory (limit "
                                              f"{limits.memory_mb} MB)"}
-    return {"status": "failed", "error": f"the evaluation stopped with exit code "
-                                         f"{done.returncode}"}
+    return {"status": "failed", "error": f"the evaluation stopped with exit code {code}"}
+
+
+def renew(engine: Engine, job: Claim, limits: Limits) -> None:
+    """Extend this worker's lease; LeaseLost if it is not this worker's any more."""
+    with writing(engine) as session:
+        changed = session.execute(
+            update(Submission)
+            .where(Submission.id == job.submission_id, Submission.status == "running",
+                   Submission.worker == job.worker, Submission.attempts == job.attempt)
+            .values(lease_expires_at=utcnow() + datetime.timedelta(seconds=limits.lease_s)))
+    if changed.rowcount != 1:
+        raise LeaseLost(f"submission {job.submission_id} was taken over")
 
 
 def finish(engine: Engine, job: Claim, result: dict) -> bool:
@@ -165,7 +203,12 @@ def work_once(engine: Engine, worker: str, limits: Limits, data_dir: str | None 
     job = claim(engine, worker, limits)
     if job is None:
         return False
-    finish(engine, job, evaluate_in_child(job, limits, data_dir))
+    try:
+        result = evaluate_in_child(job, limits, data_dir,
+                                   heartbeat=lambda: renew(engine, job, limits))
+    except LeaseLost:
+        return True  # the worker that took it over writes the result
+    finish(engine, job, result)
     return True
 
 
