@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from cnnlab.cli import main
+from cnnlab.evaluate.pareto import Point, pareto_front
 from cnnlab.viz import plots
-from cnnlab.viz.plots import Point, pareto_front
 
 
 def test_pareto_front_keeps_exactly_the_points_nothing_beats_on_both_metrics():

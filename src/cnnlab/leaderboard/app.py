@@ -1,13 +1,13 @@
-"""The HTTP service: the JSON API (and, from the web-page part, the pages). Thin: it
-translates between HTTP and `submissions`."""
+"""The HTTP service: the JSON API and the pages. Thin: it translates between HTTP and
+`submissions` / `pages`."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
 
-from cnnlab.leaderboard import submissions
+from cnnlab.leaderboard import pages, submissions
 from cnnlab.leaderboard.submissions import Refused
 from cnnlab.leaderboard.upload import UploadRefused, read_upload
 
@@ -22,7 +22,10 @@ def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
 
     @app.exception_handler(Refused)
-    async def refused(_request, error: Refused):
+    async def refused(request: Request, error: Refused):
+        if not request.url.path.startswith("/api/"):  # a page: answer with a page
+            return HTMLResponse(pages.error_page(error.status, error.detail),
+                                status_code=error.status)
         body = {"detail": error.detail}
         if error.submission_id is not None:
             body["id"] = error.submission_id
@@ -59,5 +62,17 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/api/tasks/{task}/leaderboard")
     def leaderboard(task: str, sort: str = "accuracy"):
         return submissions.leaderboard_rows(engine, task, sort)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return pages.index_page(engine)
+
+    @app.get("/tasks/{task}", response_class=HTMLResponse)
+    def task_page(task: str, sort: str = "accuracy"):
+        return pages.task_page(engine, task, sort)
+
+    @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
+    def submission_page(submission_id: int):
+        return pages.submission_page(engine, submission_id)
 
     return app

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -21,37 +20,13 @@ class VerificationFailed(Exception):
     """The model ran but its output cannot be scored; the message says why."""
 
 
-_WEIGHT_INPUTS = {"Conv": None, "ConvTranspose": None, "Gemm": None, "MatMul": None,
-                  "PRelu": None, "BatchNormalization": (1, 2)}  # None: every input
-
-
-def parameter_count(data: bytes) -> int:
-    """Learned parameters, counted as torch counts them: the weights and biases of
-    convolutions, fully connected layers and batch norms (not their running statistics, nor
-    constants such as the normalisation folded into the graph). A bias exported as an Add
-    after a MatMul counts too."""
-    import onnx
-
-    graph = onnx.load_from_string(data).graph
-    sizes = {t.name: prod(t.dims) for t in graph.initializer}
-    made_by = {output: node.op_type for node in graph.node for output in node.output}
-    counted: set[str] = set()
-    for node in graph.node:
-        if node.op_type in _WEIGHT_INPUTS:
-            positions = _WEIGHT_INPUTS[node.op_type] or range(len(node.input))
-            counted.update(node.input[i] for i in positions
-                           if i < len(node.input) and node.input[i] in sizes)
-        elif node.op_type == "Add" and any(made_by.get(i) == "MatMul" for i in node.input):
-            counted.update(i for i in node.input if i in sizes)
-    return int(sum(sizes[name] for name in counted))
-
-
 def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: int = 3,
            max_bytes: int = 100 * 2**20, data_dir: str | None = None) -> dict:
     from cnnlab.data import datasets
     from cnnlab.evaluate.environment import environment
     from cnnlab.evaluate.metrics import classification_report
     from cnnlab.evaluate.onnx_check import check_onnx
+    from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
     from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
     from cnnlab.evaluate.reference import reference
     from cnnlab.evaluate.speed import measure
@@ -85,6 +60,7 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
         "images_per_s": summary["images_per_second"]["median"],
         "reference_ratio": summary["reference"]["ratio"],
         "params": parameter_count(data),
+        "macs": multiply_adds(data),
         "details": {"public": halves["public"].as_dict(),
                     "private": halves["private"].as_dict(),
                     "speed": summary, "environment": environment("onnx", threads)},

@@ -5,11 +5,11 @@ Pareto front marked."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab.evaluate.pareto import Point, pareto_front
 from cnnlab.files import write_atomically
 
 
@@ -100,22 +100,6 @@ def confusion_figure(confusion: np.ndarray, classes: list[str], title: str):
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="share of the true class")
     return figure
-
-
-@dataclass
-class Point:
-    name: str
-    accuracy: float
-    speed: float
-
-
-def pareto_front(points: list[Point]) -> list[Point]:
-    """The points no other point beats on both metrics (at least as accurate and as fast, and
-    better on one), sorted by speed."""
-    front = [p for p in points
-             if not any(q.accuracy >= p.accuracy and q.speed >= p.speed
-                        and (q.accuracy > p.accuracy or q.speed > p.speed) for q in points)]
-    return sorted(front, key=lambda p: (p.speed, p.accuracy))
 
 
 def pareto_figure(points: list[Point], speed_label: str, title: str):

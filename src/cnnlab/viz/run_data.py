@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from cnnlab.evaluate.evaluation import RESULT as EVAL_RESULT
+from cnnlab.evaluate.pareto import Point
 from cnnlab.evaluate.targets import Target
 from cnnlab.train.loop import METRICS
 from cnnlab.train.loop import RESULT as TRAIN_RESULT
-from cnnlab.viz.plots import Point
 
 
 def history(folder: Path) -> list[dict]:

@@ -1,0 +1,124 @@
+"""The server-rendered pages: the task list, a task's ranked table with the accuracy-vs-speed
+scatter (inline SVG, Pareto front marked), and one page per submission with its per-class
+table and confusion matrix. No script on any page; everything a user typed is escaped by
+Jinja2's autoescaping."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine, func, select
+
+from cnnlab.evaluate.pareto import Point, pareto_front
+from cnnlab.leaderboard.database import reading
+from cnnlab.leaderboard.schema import Submission, Task
+from cnnlab.leaderboard.submissions import leaderboard_rows, submission_view
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html"]))
+
+# the scatter's drawing area, in SVG units
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 20, 20, 50
+
+
+def _count(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return str(value)
+
+
+TEMPLATES.filters["count"] = _count
+TEMPLATES.filters["percent"] = lambda v: "-" if v is None else f"{100 * v:.2f}%"
+TEMPLATES.filters["number"] = lambda v, digits=0: "-" if v is None else f"{v:,.{digits}f}"
+
+
+def index_page(engine: Engine) -> str:
+    with reading(engine) as session:
+        tasks = session.execute(
+            select(Task, func.count(Submission.id))
+            .outerjoin(Submission, Submission.task_id == Task.id)
+            .group_by(Task.id).order_by(Task.name)).all()
+    return TEMPLATES.get_template("index.html").render(
+        tasks=[{"name": t.name, "dataset": t.dataset, "submissions": n,
+                "split": "private" if t.revealed else "public"} for t, n in tasks])
+
+
+def scatter(rows: list[dict]) -> dict:
+    """Positions (SVG units) of every ranked row and of the Pareto front's staircase."""
+    points = [Point(str(i), r["accuracy"], r["images_per_s"]) for i, r in enumerate(rows)
+              if r["accuracy"] is not None and r["images_per_s"]]
+    if not points:
+        return {"points": [], "front": "", "ticks_x": [], "ticks_y": []}
+    speeds = [p.speed for p in points]
+    accuracies = [p.accuracy for p in points]
+    log = max(speeds) > 10 * min(speeds)
+    fx = math.log10 if log else (lambda v: v)
+    x0, x1 = fx(min(speeds)), fx(max(speeds))
+    y0, y1 = min(accuracies), max(accuracies)
+    x0, x1 = (x0 - 0.5, x1 + 0.5) if x0 == x1 else (x0 - 0.05 * (x1 - x0), x1 + 0.05 * (x1 - x0))
+    y0, y1 = (y0 - 0.01, y1 + 0.01) if y0 == y1 else (y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0))
+
+    def x(speed):
+        return LEFT + (fx(speed) - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)
+
+    def y(accuracy):
+        return HEIGHT - BOTTOM - (accuracy - y0) / (y1 - y0) * (HEIGHT - TOP - BOTTOM)
+
+    front = pareto_front(points)
+    on_front = {p.name for p in front}
+    drawn = [{"x": round(x(p.speed), 1), "y": round(y(p.accuracy), 1),
+              "front": p.name in on_front, "row": rows[int(p.name)]} for p in points]
+    stairs = []
+    for point in sorted(front, key=lambda p: -p.speed):
+        if stairs:
+            stairs.append((x(point.speed), stairs[-1][1]))
+        stairs.append((x(point.speed), y(point.accuracy)))
+    ticks_y = [y0 + (y1 - y0) * i / 4 for i in range(5)]
+    ticks_x = [x0 + (x1 - x0) * i / 4 for i in range(5)]
+    return {
+        "points": drawn,
+        "front": " ".join(f"{a:.1f},{b:.1f}" for a, b in stairs),
+        "ticks_y": [{"y": round(y(v), 1), "label": f"{100 * v:.1f}%"} for v in ticks_y],
+        "ticks_x": [{"x": round(LEFT + (v - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT), 1),
+                     "label": f"{(10 ** v if log else v):,.0f}"} for v in ticks_x],
+        "log": log,
+    }
+
+
+def task_page(engine: Engine, task: str, sort: str) -> str:
+    table = leaderboard_rows(engine, task, sort)
+    return TEMPLATES.get_template("task.html").render(
+        table=table, plot=scatter(table["rows"]),
+        size={"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": RIGHT, "top": TOP,
+              "bottom": BOTTOM})
+
+
+def submission_page(engine: Engine, submission_id: int) -> str:
+    view = submission_view(engine, submission_id)
+    with reading(engine) as session:
+        row = session.get(Submission, submission_id)
+        revealed = session.get(Task, row.task_id).revealed
+        details = row.details or {}
+    halves = ["public", "private"] if revealed else ["public"]
+    reports = []
+    for half in halves:
+        report = details.get(half)
+        if not report:
+            continue
+        confusion = report["confusion"]
+        shares = [[cell / max(1, sum(line)) for cell in line] for line in confusion]
+        reports.append({"half": half, "report": report, "confusion": confusion,
+                        "shares": shares,
+                        "classes": [entry["class"] for entry in report["per_class"]]})
+    return TEMPLATES.get_template("submission.html").render(
+        view=view, reports=reports, speed=details.get("speed"),
+        environment=details.get("environment"))
+
+
+def error_page(status: int, detail: str) -> str:
+    return TEMPLATES.get_template("error.html").render(status=status, detail=detail)

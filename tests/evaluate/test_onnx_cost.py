@@ -1,0 +1,54 @@
+"""Parameters and multiply-adds read from an ONNX file agree with the layer table of the torch
+model it was exported from."""
+
+import pytest
+import torch
+
+from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
+from cnnlab.evaluate.onnx_export import onnx_bytes
+from cnnlab.evaluate.predictors import Normalised
+from cnnlab.models.registry import create_model
+from cnnlab.models.summary import summarize
+from tests.onnx_models import minimal_classifier
+
+
+def _exported(model, shape):
+    return onnx_bytes(Normalised(model.eval(), (0.5,) * shape[0], (0.25,) * shape[0]).eval(),
+                      shape)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32)),
+                                             ("googlenet", (3, 32, 32))])
+def test_zoo_models_count_as_the_layer_table_does(name, shape):
+    torch.manual_seed(0)
+    model = create_model(name, "torch", input_size=shape[1:], in_channels=shape[0])
+    for module in model.modules():  # trained-looking norms (fresh ones fold away entirely)
+        if isinstance(module, torch.nn.BatchNorm2d):
+            for tensor in (module.weight, module.bias, module.running_mean):
+                tensor.data.uniform_(0.5, 1.5)
+    table = summarize(model, shape)
+    data = _exported(model, shape)
+    assert multiply_adds(data) == table.macs
+    # batch norm folded into the convolution by the exporter: one bias per channel where torch
+    # counts a scale and a shift
+    folded = sum(m.num_features for m in model.modules()
+                 if isinstance(m, torch.nn.BatchNorm2d))
+    assert parameter_count(data) == table.params - folded
+
+
+def test_transposed_and_grouped_convolutions():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, groups=4, padding=1), torch.nn.ReLU(),
+        torch.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
+        torch.nn.Flatten(), torch.nn.Linear(4 * 28 * 28, 10))
+    table = summarize(model, (1, 28, 28))
+    data = _exported(model, (1, 28, 28))
+    assert multiply_adds(data) == table.macs
+    assert parameter_count(data) == table.params
+
+
+def test_a_hand_made_file():
+    data = minimal_classifier().SerializeToString()
+    assert parameter_count(data) == 7840 and multiply_adds(data) == 7840

@@ -1,0 +1,143 @@
+"""The web pages: ranked table, sorting, the scatter's Pareto front, per-submission pages, and
+escaping; then the same pages in headless Chromium."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from cnnlab.leaderboard.accounts import add_task, add_user, reveal
+from cnnlab.leaderboard.app import create_app
+from cnnlab.leaderboard.database import open_database, writing
+from cnnlab.leaderboard.pages import scatter
+from cnnlab.leaderboard.schema import Submission, Task
+from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
+from tests.leaderboard.test_cli import _free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
+          "dan": "d"}
+FIGURES = {"alice": (0.911, 25000), "bob": (0.93, 3000), "carol": (0.88, 40000),
+           "dan": (0.90, 10000)}  # (public accuracy, images/s); dan is dominated by alice
+
+
+@pytest.fixture(scope="module")
+def site(trained_onnx, tmp_path_factory):
+    """Four users' submissions of the trained model, the first evaluated by the worker, the
+    others given its results with distinct figures (the same file scores the same; the
+    ranking needs differences)."""
+    engine = open_database(f"sqlite:///{tmp_path_factory.mktemp('site') / 'board.db'}")
+    add_task(engine, "fm", "fashion-mnist")
+    client = TestClient(create_app(engine))
+    data = trained_onnx.read_bytes()
+    for user, label in LABELS.items():
+        answer = client.post("/api/tasks/fm/submissions", files={"file": ("m.onnx", data)},
+                             data={"name": label},
+                             headers={"Authorization": f"Bearer {add_user(engine, user)}"})
+        assert answer.status_code == 202
+    job = claim(engine, "w", Limits(repeats=1))
+    result = evaluate_in_child(job, Limits(repeats=1))
+    assert result["status"] == "finished", result
+    with writing(engine) as session:
+        for number, (accuracy, speed) in enumerate(FIGURES.values(), 1):
+            session.execute(update(Submission).where(Submission.id == number).values(
+                status="finished", params=result["params"], macs=result["macs"],
+                details=result["details"], reference_ratio=result["reference_ratio"],
+                public_accuracy=accuracy, images_per_s=speed, private_accuracy=1 - accuracy))
+    return engine, client
+
+
+def _users_in_order(page: str) -> list[str]:
+    body = page.split('<table id="ranking">')[1].split("</table>")[0]
+    return [row.split("<td>")[1].split("</td>")[0] for row in body.split("<tr>")[2:]]
+
+
+def test_the_table_ranks_and_sorts_on_either_metric_and_escapes_labels(site):
+    _, client = site
+    page = client.get("/tasks/fm").text
+    assert _users_in_order(page) == ["bob", "alice", "dan", "carol"]
+    assert _users_in_order(client.get("/tasks/fm?sort=speed").text) == \
+        ["carol", "alice", "dan", "bob"]
+    assert "&lt;b&gt;lenet&lt;/b&gt;" in page and "<b>lenet</b>" not in page
+    assert "x&#39;); DROP TABLE users;--" in page
+    assert "61.7K" in page and "417K" in page  # parameters and MACs read from the file
+    assert "<script" not in page
+    assert client.get("/tasks/fm?sort=name").status_code == 400
+    assert client.get("/tasks/nope").status_code == 404
+    assert "fm" in client.get("/").text
+
+
+def test_the_scatter_marks_exactly_the_pareto_front(site):
+    _, client = site
+    page = client.get("/tasks/fm").text
+    assert page.count('<circle class="front"') == 3 and page.count('<circle class="point"') == 1
+    rows = [{"accuracy": a, "images_per_s": s, "user": u} for u, (a, s) in FIGURES.items()]
+    plot = scatter(rows)
+    front = {p["row"]["user"] for p in plot["points"] if p["front"]}
+    assert front == {"alice", "bob", "carol"}
+    by_user = {p["row"]["user"]: p for p in plot["points"]}
+    assert by_user["bob"]["y"] < by_user["alice"]["y"] < by_user["carol"]["y"]  # up = better
+    assert by_user["carol"]["x"] > by_user["alice"]["x"] > by_user["bob"]["x"]  # right = faster
+
+
+def test_the_submission_page_shows_the_public_half_until_reveal(site):
+    engine, client = site
+    page = client.get("/submissions/1").text
+    assert "Public half: 5,000 images" in page and "Private half" not in page
+    assert page.count("<tr><td>") >= 10 + 6  # ten classes, six figures
+    assert "Ankle boot" in page and "&lt;b&gt;lenet&lt;/b&gt;" in page
+    reveal(engine, "fm")
+    try:
+        page = client.get("/submissions/1").text
+        assert "Public half" in page and "Private half: 5,000 images" in page
+        assert _users_in_order(client.get("/tasks/fm").text)[0] == "carol"  # private: 0.12
+    finally:
+        with writing(engine) as session:
+            session.execute(update(Task).values(revealed=False))
+    assert client.get("/submissions/99").status_code == 404
+
+
+@pytest.mark.browser
+def test_the_pages_in_chromium(site):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    engine, _ = site
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    errors = []
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync"])
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/tasks/fm")
+            assert page.locator("#scatter circle").count() == 4
+            assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
+                .inner_text() == "bob"
+            page.click("text=images/s at batch 4")
+            page.wait_for_url("**sort=speed")
+            assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
+                .inner_text() == "carol"
+            page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
+            page.wait_for_url("**/submissions/1")
+            assert page.locator("table.per-class tbody tr").count() == 10
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert errors == []
