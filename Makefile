@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # The CPU build of torch is pinned here (a bare `torch` would pull a multi-GB CUDA build).
 TORCH := torch==2.13.0
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-# What the tests run besides Python: Chromium loads the HTML report in a real browser, ffmpeg
-# writes MP4 animations. Without them those tests skip and say why.
+# What the tests run besides Python: Chromium loads the HTML report and the leaderboard's pages
+# in a real browser, ffmpeg writes MP4 animations, PostgreSQL runs the leaderboard's tests a
+# second time. Without them those tests skip and say why.
 CHROMIUM := /usr/bin/chromium
 FFMPEG := /usr/bin/ffmpeg
 
@@ -73,6 +74,7 @@ test-tools:
 	@missing=""; \
 	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	[ -x $(FFMPEG) ] || missing="$$missing ffmpeg"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-install PACKAGES="$$missing"; fi
 
 apt-install:

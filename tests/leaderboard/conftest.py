@@ -3,11 +3,25 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.database import open_database
+from tests.leaderboard import postgres
 
 
-@pytest.fixture
-def engine(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'board.db'}")
+@pytest.fixture(scope="session")
+def postgres_server():
+    reason = postgres.unavailable()
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    server = postgres.Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """The leaderboard's database, empty and migrated: each test runs on both."""
+    if request.param == "sqlite":
+        return open_database(f"sqlite:///{tmp_path / 'board.db'}")
+    return open_database(request.getfixturevalue("postgres_server").new_database())
 
 
 @pytest.fixture

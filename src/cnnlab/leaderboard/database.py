@@ -20,6 +20,8 @@ _WRITE = "cnnlab_write"
 def connect(url: str = DEFAULT_URL) -> Engine:
     if url.startswith("postgres://"):  # the form some hosts print
         url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):  # psycopg 3 (the extra installs it), not psycopg2
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError:
