@@ -73,13 +73,8 @@ def main() -> int:
     command = [sys.executable, "-m", "cnnlab.cli", "leaderboard"]
     processes = [subprocess.Popen([*command, "serve", "--db", db, "--port", str(port),
                                    "--no-worker"], start_new_session=True)]
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{server}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
     try:
+        client.wait_for_server(server)
         began = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
             results = list(pool.map(lambda i: one_client(server, tokens[i], model, i,

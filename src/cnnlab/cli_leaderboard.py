@@ -13,16 +13,26 @@ def _db(args) -> str:
     return args.db or os.environ.get("CNNLAB_LEADERBOARD_DB") or DEFAULT_URL
 
 
-def _engine(args):
-    try:
-        from cnnlab.leaderboard.database import open_database
-    except ImportError as error:
+_EXTRA = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "jinja2", "python_multipart")
+
+
+def _require_extra() -> None:
+    import importlib.util
+
+    missing = [name for name in _EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
         raise ImportError(f"the leaderboard needs its extra: pip install 'cnnlab[leaderboard]' "
-                          f"({error.name} is missing)") from None
+                          f"({', '.join(missing)} missing)")
+
+
+def _engine(args):
+    from cnnlab.leaderboard.database import open_database
+
     return open_database(_db(args))
 
 
 def _add_task(args) -> int:
+    _require_extra()
     from cnnlab.leaderboard.accounts import add_task
 
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb)
@@ -32,6 +42,7 @@ def _add_task(args) -> int:
 
 
 def _add_user(args) -> int:
+    _require_extra()
     from cnnlab.leaderboard.accounts import add_user
 
     token = add_user(_engine(args), args.name)
@@ -41,6 +52,7 @@ def _add_user(args) -> int:
 
 
 def _reveal(args) -> int:
+    _require_extra()
     from cnnlab.leaderboard.accounts import reveal
 
     task = reveal(_engine(args), args.name)
@@ -68,6 +80,7 @@ def _worker_command(args) -> list[str]:
 
 
 def _worker(args) -> int:
+    _require_extra()
     from cnnlab.leaderboard.worker import run_worker
 
     engine = _engine(args)
@@ -77,6 +90,7 @@ def _worker(args) -> int:
 
 
 def _serve(args) -> int:
+    _require_extra()
     import uvicorn
 
     from cnnlab.leaderboard.app import create_app

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from cnnlab.cli import main
+from cnnlab.leaderboard.client import wait_for_server
 from cnnlab.leaderboard.database import open_database, reading
 
 
@@ -71,12 +72,7 @@ def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_server(url)
         assert main(["submit", str(trained_onnx), "--server", url, "--token", token,
                      "--task", "fm", "--name", "lenet", "--wait", "--poll", "0.5"]) == 0
         printed = capsys.readouterr().out
@@ -95,3 +91,16 @@ def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
     leftover = subprocess.run(["pgrep", "-f", f"leaderboard worker --db {db}"],
                               capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def test_the_server_commands_name_the_missing_extra(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fastapi" else real(name, *a))
+    assert main(["leaderboard", "add-user", "x", "--db", f"sqlite:///{tmp_path / 'b.db'}"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "cnnlab leaderboard: the leaderboard needs its extra: pip install "
+        "'cnnlab[leaderboard]' (fastapi missing)")
+    assert not (tmp_path / "b.db").exists()

@@ -6,13 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cnnlab.leaderboard.app import create_app
+from cnnlab.leaderboard.client import SubmitError, wait_for_server
 from cnnlab.leaderboard.database import reading
 from tests.leaderboard.test_cli import _free_port
 
@@ -24,14 +24,12 @@ def _serve(db: str, port: int) -> subprocess.Popen:
         [sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve", "--db", db, "--port",
          str(port), "--repeats", "1", "--lease", str(LEASE_S)],
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not start")
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}")
+    except SubmitError:
+        process.kill()
+        raise
+    return process
 
 
 def _statuses(engine) -> list[tuple]:

@@ -3,7 +3,6 @@ escaping; then the same pages in headless Chromium."""
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,9 +14,9 @@ from cnnlab.leaderboard.database import open_database, writing
 from cnnlab.leaderboard.pages import scatter
 from cnnlab.leaderboard.schema import Submission, Task
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
+from tests.browser import chromium_page
 from tests.leaderboard.test_cli import _free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
           "dan": "d"}
 FIGURES = {"alice": (0.911, 25000), "bob": (0.93, 3000), "carol": (0.88, 40000),
@@ -102,9 +101,6 @@ def test_the_submission_page_shows_the_public_half_until_reveal(site):
 
 @pytest.mark.browser
 def test_the_pages_in_chromium(site):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    playwright = pytest.importorskip("playwright.sync_api")
     import uvicorn
 
     engine, _ = site
@@ -116,15 +112,7 @@ def test_the_pages_in_chromium(site):
         time.sleep(0.05)
     errors = []
     try:
-        with playwright.sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync"])
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium_page(errors) as page:
             page.goto(f"http://127.0.0.1:{port}/tasks/fm")
             assert page.locator("#scatter circle").count() == 4
             assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
@@ -136,7 +124,6 @@ def test_the_pages_in_chromium(site):
             page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
             page.wait_for_url("**/submissions/1")
             assert page.locator("table.per-class tbody tr").count() == 10
-            browser.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -3,15 +3,13 @@
 import html
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from cnnlab.cli import main
 from cnnlab.evaluate.targets import load_target
 from cnnlab.models.summary import summarize
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser import chromium_page
 
 
 @pytest.fixture
@@ -58,29 +56,14 @@ def test_report_refuses_an_onnx_file(trained_run, tmp_path, capsys):
 
 @pytest.mark.browser
 def test_chromium_loads_the_report_with_every_image_decoded_and_no_console_error(report):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    playwright = pytest.importorskip("playwright.sync_api")
     path, _ = report
-    errors = []
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            requests = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(path.as_uri(), wait_until="load")
-            images = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
-            rows = page.eval_on_selector_all("table tbody tr", "els => els.length")
-        finally:
-            browser.close()
+    errors, requests = [], []
+    with chromium_page(errors) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
+        rows = page.eval_on_selector_all("table tbody tr", "els => els.length")
     assert len(images) == 4
     assert all(complete and width > 0 for _, complete, width in images), images
     assert errors == []

@@ -75,3 +75,17 @@ def wait(server: str, submission_id: int, poll_s: float = 2.0, limit_s: float = 
             raise SubmitError(f"submission {submission_id} is still {result['status']} after "
                               f"{limit_s:g} s")
         time.sleep(poll_s)
+
+
+def wait_for_server(server: str, seconds: float = 30.0) -> None:
+    """Return once the server answers /healthz (a script starting one waits with this)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{server.rstrip('/')}/healthz", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SubmitError(f"{server} did not answer /healthz within {seconds:g} s") \
+                    from None
+            time.sleep(0.1)
