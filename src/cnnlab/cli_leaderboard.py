@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -198,11 +199,5 @@ def add_leaderboard(commands) -> None:
     submit.add_argument("--task", required=True)
     submit.add_argument("--name", help="a label for this submission")
     submit.add_argument("--wait", action="store_true", help="wait for the result")
-    submit.add_argument("--poll", type=float, default=2.0, help=argparse_suppress())
+    submit.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     submit.set_defaults(handler=_submit)
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS

@@ -5,8 +5,8 @@ Claiming is atomic: on SQLite the claim's transaction holds the write lock from 
 IMMEDIATE; on PostgreSQL the row is locked FOR UPDATE SKIP LOCKED, so two workers never take
 the same row. A claim is a lease of `lease_s` seconds, renewed every few seconds while the
 evaluation runs: if the worker dies, the submission goes back to the queue when the lease
-expires, and a stale worker's late result is
-discarded (the write checks it still holds the lease), so none is lost or counted twice."""
+expires, and a stale worker's late result is discarded (the write checks it still holds the
+lease), so none is lost or counted twice."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from cnnlab.leaderboard.database import writing
 from cnnlab.leaderboard.schema import ModelFile, Submission, Task, utcnow
 
 MAX_ATTEMPTS = 3  # a file that kills its worker this often is marked failed
+HEARTBEAT_S = 5  # how often a running evaluation renews its lease
 # How running out of the address-space limit shows: Python, C++, the dynamic loader, ONNX Runtime
 _OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "failed to map segment", "Cannot allocate memory",
                   "Failed to allocate memory")
-HEARTBEAT_S = 5
 
 
 @dataclasses.dataclass(frozen=True)
