@@ -23,7 +23,7 @@ def test_add_task_add_user_and_reveal(tmp_path, capsys):
     assert "2 submissions a day" in capsys.readouterr().out
     assert main(["leaderboard", "add-user", "Ana Lima", "--db", db]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
-    assert len(token) >= 40 and " " not in token
+    assert token.startswith("cnnlab_") and len(token) >= 40 and " " not in token
     with reading(open_database(db)) as session:  # only the hash is stored
         stored = session.execute(text("select name, token_hash from users")).all()
         dump = str(session.execute(text("select * from users")).all())
