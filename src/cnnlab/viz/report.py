@@ -178,8 +178,8 @@ def build_report(target: Target | str, split: str | None = None, image: int = 0,
              ("multiply-adds", format_count(table.macs), "per image")]
     card_html = "".join(f'<div class="card">{html.escape(name)}<b>{html.escape(value)}</b>'
                         f"{html.escape(note)}</div>" for name, value, note in cards)
-    kernels = run_kernels(target)
-    features = run_features(target, image, data_dir=data_dir)
+    kernels = run_kernels(target, model)
+    features = run_features(target, image, data_dir=data_dir, model=model)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         f'<h1>{html.escape(title)}</h1><p class="meta">run {html.escape(str(target.folder))}'

@@ -27,13 +27,14 @@ def load_run(target: Target | str | Path) -> Target:
     return loaded or load_target(str(path))
 
 
-def trained_model(target: Target | str):
+def trained_model(target: Target | str, model=None):
+    """(the run, its torch model); `model` when the caller has built it already."""
     target = load_run(target)
-    return target, target.build("torch")
+    return target, model if model is not None else target.build("torch")
 
 
-def run_kernels(target: Target | str) -> KernelGrid:
-    target, model = trained_model(target)
+def run_kernels(target: Target | str, model=None) -> KernelGrid:
+    target, model = trained_model(target, model)
     conv = first_conv(model, target.spec.shape)
     return kernel_grid(conv.weight, f"CONV1 ({conv.module}) of {target.name}")
 
@@ -50,10 +51,10 @@ def test_image(target: Target, index: int, data_dir: str | None = None):
 
 
 def run_features(target: Target | str, index: int = 0, blocks: int = 2, channels: int = 8,
-                 data_dir: str | None = None) -> FeatureFigure:
+                 data_dir: str | None = None, model=None) -> FeatureFigure:
     import torch
 
-    target, model = trained_model(target)
+    target, model = trained_model(target, model)
     if channels < 1:
         raise ValueError(f"--channels must be at least 1, got {channels}")
     pixels, label = test_image(target, index, data_dir)
