@@ -63,7 +63,7 @@ def centred_text(draw: ImageDraw.ImageDraw, x: float, y: float, text: str, size:
     draw.text((x, y), text, fill=fill, font=font(size, bold), anchor="mm")
 
 
-def _png(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -73,7 +73,7 @@ def save_png(image: Image.Image, path: str | Path) -> Path:
     if Path(path).suffix.lower() != ".png":
         raise ValueError(f"{path}: this picture is written as .png, got "
                          f"{Path(path).suffix or 'no extension'!r}")
-    write_atomically(path, _png(image))
+    write_atomically(path, png_bytes(image))
     return Path(path)
 
 

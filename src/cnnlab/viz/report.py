@@ -7,14 +7,13 @@ from __future__ import annotations
 import base64
 import datetime
 import html
-import io
 from dataclasses import asdict
 from pathlib import Path
 
 from cnnlab.arithmetic.table import format_count
 from cnnlab.evaluate.targets import Target
 from cnnlab.files import write_atomically
-from cnnlab.viz import plots, run_data
+from cnnlab.viz import canvas, plots, run_data
 from cnnlab.viz.run_figures import load_run, run_features, run_kernels
 
 REPORT = "report.html"
@@ -39,12 +38,6 @@ img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
 
 def _png_data_url(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _pil_png(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _image(data: bytes, alt: str) -> str:
@@ -186,9 +179,9 @@ def build_report(target: Target | str, split: str | None = None, image: int = 0,
         f" &middot; report made {now}</p><div class=\"cards\">{card_html}</div>",
         _config_section(target), layers, _training_section(target),
         _accuracy_section(target, result), _speed_section(result),
-        "<h2>First-layer kernels</h2>" + _image(_pil_png(kernels.image), kernels.title),
+        "<h2>First-layer kernels</h2>" + _image(canvas.png_bytes(kernels.image), kernels.title),
         f"<h2>Feature maps of test image {image}</h2>"
-        + _image(_pil_png(features.image), "feature maps"),
+        + _image(canvas.png_bytes(features.image), "feature maps"),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)} - cnnlab report</title><style>{STYLE}</style></head>"
