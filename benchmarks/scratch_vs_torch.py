@@ -2,7 +2,9 @@
 
 Each case runs the same computation in both engines on the same float32 arrays, with both
 limited to the same number of threads, interleaving the two so that machine noise hits
-both alike; it prints the median times and their ratio (scratch / torch).
+both alike; it prints the median times and their ratio (scratch / torch). glibc's allocator
+is first set to keep freed memory (`steady_allocator`): otherwise whichever case runs first
+page-faults its buffers in on every call, which read as a 4x slower C1 forward.
 
     .venv/bin/python benchmarks/scratch_vs_torch.py [--threads N] [--repeats R]
 """
@@ -19,6 +21,7 @@ import torch.nn.functional as TF
 from threadpoolctl import threadpool_limits
 
 import cnnlab.scratch as scratch
+from cnnlab.evaluate.speed import steady_allocator
 from cnnlab.models.lenet import lenet5
 from cnnlab.scratch import optim as scratch_optim
 from cnnlab.scratch.nn import functional as F
@@ -34,7 +37,8 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 def compare(name: str, ours, theirs, repeats: int) -> float:
-    ours(), theirs()  # warm-up: allocations, lazy initialisation
+    # Warm-up, a full round each: allocations, lazy initialisation, caches.
+    median_seconds(ours, repeats), median_seconds(theirs, repeats)
     ours_times, theirs_times = [], []
     for _ in range(3):  # interleave rounds so drift affects both engines
         ours_times.append(median_seconds(ours, repeats))
@@ -113,6 +117,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    steady_allocator()
     with threadpool_limits(args.threads):
         print(f"threads: {args.threads} (numpy BLAS and torch), float32, "
               f"numpy {np.__version__}, torch {torch.__version__}")

@@ -1,19 +1,25 @@
 """Convolution and transposed convolution, forward and backward, on NumPy.
 
-Three matrix products do all the work. Unfold the padded input into `cols` (a row per
-channel x kernel position, a column per output pixel; `as_strided` makes the windows a view
-and one copy lays them out), then
+Matrix products do all the work, one per kernel row. Unfold the padded input once into
+`cols`, a matrix row per (channel, kernel column) and a column per (padded input row, image,
+output column), laid out so that the columns that kernel row i reads are one contiguous block:
+`rows_of(cols, i)` is a view, never a copy. Then, summing over the kernel rows i,
 
-    convolution forward          y    = W   @ cols
-    its weight gradient          dW   = dy  @ cols^T
-    its input gradient           dcols = W^T @ dy, folded back onto the input (col2im)
+    convolution forward          y      = sum_i W_i @ cols_i
+    its weight gradient          dW_i   = dy @ cols_i^T
+    its input gradient           dcols_i = W_i^T @ dy, folded back onto the input
 
-A transposed convolution is the same three products with the roles exchanged: its forward is
-the convolution's input gradient, its input gradient is the convolution's forward. Folding
-back adds the k*k shifted slices of `dcols` with strided slice additions (no `np.add.at`).
+This is im2col with the kernel's height left out of the unfolded matrix: `cols` is KH times
+smaller than im2col's, which is what made the copy, not the products, the cost on small
+layers. Outputs come out in (O, OH, N, OW) memory order and are returned as (N, O, OH, OW)
+views of it. A transposed convolution is the same products with the roles exchanged: its
+forward is the convolution's input gradient, its input gradient is the convolution's forward.
+Folding back adds KW strided slices per stride phase (no `np.add.at`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -50,61 +56,118 @@ def crop(x: np.ndarray, pads: Pads, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(x[:, :, top : top + size[0], left : left + size[1]])
 
 
-def im2col(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
-    """Windows of the padded input as a matrix of shape (C*KH*KW, N*OH*OW)."""
-    n, c = xp.shape[:2]
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-    s_n, s_c, s_h, s_w = xp.strides
-    windows = as_strided(
-        xp,
-        shape=(c, kh, kw, n, oh, ow),
-        strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
-        writeable=False,
-    )
-    return windows.reshape(c * kh * kw, n * oh * ow)
+@dataclass(frozen=True)
+class Windows:
+    """Where a kernel of size `kernel` reads a padded (N, C, HP, WP) input.
+
+    The unfolded matrix has shape (C, KW, SH, T, N, OW): padded row `phase + SH*t` sits at
+    [.., phase, t, ..], so that the rows kernel row i reads (i*DH, i*DH + SH, ...) are
+    consecutive in t whatever the vertical stride SH is.
+    """
+
+    padded_shape: tuple[int, int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    out_hw: tuple[int, int]
+
+    @property
+    def phase_rows(self) -> int:
+        return -(-self.padded_shape[2] // self.stride[0])
+
+    def phases(self):
+        """Each vertical stride phase with the padded rows in it, as a slice."""
+        hp, sh = self.padded_shape[2], self.stride[0]
+        for phase in range(min(sh, hp)):
+            yield phase, slice(phase, hp, sh)
+
+    def columns(self, j: int) -> slice:
+        (_, sw), (_, dw), (_, ow) = self.stride, self.dilation, self.out_hw
+        return slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+
+    def unfold(self, xp: np.ndarray) -> np.ndarray:
+        n, c, _, _ = xp.shape
+        (_, kw), (_, sw), (_, dw), (_, ow) = self.kernel, self.stride, self.dilation, self.out_hw
+        cols = np.empty((c, kw, self.stride[0], self.phase_rows, n, ow), dtype=xp.dtype)
+        for phase, rows in self.phases():
+            part = xp[:, :, rows]
+            s_n, s_c, s_h, s_w = part.strides
+            reads = as_strided(part, shape=(c, kw, part.shape[2], n, ow),
+                               strides=(s_c, dw * s_w, s_h, s_n, sw * s_w), writeable=False)
+            cols[:, :, phase, : part.shape[2]] = reads
+        return cols
+
+    def rows_of(self, cols: np.ndarray, i: int, groups: int) -> np.ndarray:
+        """The block kernel row i reads, as (G, C/G*KW, OH*N*OW): a view of `cols`."""
+        first, phase = divmod(i * self.dilation[0], self.stride[0])
+        c, kw = cols.shape[:2]
+        block = cols[:, :, phase, first : first + self.out_hw[0]]
+        # A view, never a copy: `cols` is C-contiguous, so its C and KW axes merge, and so do
+        # the rows, images and columns of one block (callers add into it).
+        return block.reshape(groups, c // groups * kw, -1)
+
+    def fold(self, dcols: np.ndarray) -> np.ndarray:
+        """The adjoint of `unfold`: add every entry back onto the padded pixel it came from.
+        Returns an (N, C, HP, WP) view of a (C, HP, N, WP) buffer."""
+        n, c, hp, wp = self.padded_shape
+        out = np.zeros((c, hp, n, wp), dtype=dcols.dtype)
+        for phase, rows in self.phases():
+            count = len(range(rows.start, hp, rows.step))
+            for j in range(self.kernel[1]):
+                out[:, rows, :, self.columns(j)] += dcols[:, j, phase, :count]
+        return out.transpose(2, 0, 1, 3)
 
 
-def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_hw) -> np.ndarray:
-    """The adjoint of im2col: add each entry back onto the input pixel it was read from."""
-    n, c, hp, wp = padded_shape
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
-    # Channel-major buffer: each kernel offset adds one (C, N, OH, OW) block, no reordering.
-    out = np.zeros((c, n, hp, wp), dtype=cols.dtype)
-    for i in range(kh):
-        rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-        for j in range(kw):
-            out[:, :, rows, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[:, i, j]
-    return out.transpose(1, 0, 2, 3)
+def _row_weights(w: np.ndarray, i: int, groups: int) -> np.ndarray:
+    """Kernel row i of the weight, as (G, O/G, C/G*KW)."""
+    o, c_per_group, _, kw = w.shape
+    return w[:, :, i, :].reshape(groups, o // groups, c_per_group * kw)
 
 
-def _grouped(matrix: np.ndarray, groups: int) -> np.ndarray:
-    return matrix.reshape(groups, matrix.shape[0] // groups, matrix.shape[1])
-
-
-def _channels_first(y: np.ndarray, groups: int) -> np.ndarray:
-    """(N, O, H, W) -> (G, O/G, N*H*W): the layout of the GEMMs' output side."""
+def channels_rows_first(y: np.ndarray, groups: int) -> np.ndarray:
+    """(N, O, H, W) -> (G, O/G, H*N*W): the layout of the products' output side (no copy when
+    `y` came from one of them)."""
     _n, o = y.shape[:2]
-    return y.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)
+    return np.ascontiguousarray(y.transpose(1, 2, 0, 3)).reshape(groups, o // groups, -1)
 
 
-def weights_times_cols(w: np.ndarray, cols: np.ndarray, groups: int, n: int, out_hw):
-    """y = W @ cols, returned as an (N, O, OH, OW) view."""
-    o = w.shape[0]
-    y = np.matmul(_grouped(w.reshape(o, -1), groups), _grouped(cols, groups))
-    return y.reshape(o, n, *out_hw).transpose(1, 0, 2, 3)
+def weights_times_cols(w: np.ndarray, cols: np.ndarray, windows: Windows, groups: int):
+    """y = sum_i W_i @ cols_i, as a (G, O/G, OH*N*OW) array."""
+    y = np.matmul(_row_weights(w, 0, groups), windows.rows_of(cols, 0, groups))
+    term = np.empty_like(y)
+    for i in range(1, w.shape[2]):
+        y += np.matmul(_row_weights(w, i, groups), windows.rows_of(cols, i, groups), out=term)
+    return y
 
 
-def weights_t_times(w: np.ndarray, dy_grouped: np.ndarray, groups: int) -> np.ndarray:
-    """dcols = W^T @ dy, one (C/G*KH*KW, N*L) block per group, stacked."""
-    o = w.shape[0]
-    wt = _grouped(w.reshape(o, -1), groups).transpose(0, 2, 1)
-    return np.matmul(wt, dy_grouped).reshape(-1, dy_grouped.shape[-1])
+def to_images(y: np.ndarray, n: int, out_hw) -> np.ndarray:
+    """(G, O/G, OH*N*OW) -> an (N, O, OH, OW) view."""
+    return y.reshape(-1, out_hw[0], n, out_hw[1]).transpose(2, 0, 1, 3)
 
 
-def grad_times_cols_t(dy_grouped: np.ndarray, cols: np.ndarray, groups: int, w_shape):
-    """dW = dy @ cols^T."""
-    return np.matmul(dy_grouped, _grouped(cols, groups).transpose(0, 2, 1)).reshape(w_shape)
+def weights_t_times(w: np.ndarray, dy_grouped: np.ndarray, windows: Windows, groups: int,
+                    channels: int) -> np.ndarray:
+    """dcols_i = W_i^T @ dy for every kernel row i, gathered into the unfolded layout."""
+    n, ow = windows.padded_shape[0], windows.out_hw[1]
+    dcols = np.zeros((channels, w.shape[3], windows.stride[0], windows.phase_rows, n, ow),
+                     dtype=dy_grouped.dtype)
+    term = None
+    for i in range(w.shape[2]):
+        wt = _row_weights(w, i, groups).transpose(0, 2, 1)
+        term = np.matmul(wt, dy_grouped, out=term)
+        windows.rows_of(dcols, i, groups)[...] += term
+    return dcols
+
+
+def grad_times_cols_t(dy_grouped: np.ndarray, cols: np.ndarray, windows: Windows,
+                      groups: int, w_shape) -> np.ndarray:
+    """dW_i = dy @ cols_i^T for every kernel row i."""
+    o, c_per_group, kh, kw = w_shape
+    dw = np.empty(w_shape, dtype=dy_grouped.dtype)
+    for i in range(kh):
+        rows = windows.rows_of(cols, i, groups).transpose(0, 2, 1)
+        dw[:, :, i, :] = np.matmul(dy_grouped, rows).reshape(o, c_per_group, kw)
+    return dw
 
 
 # ===================================================================== argument checks
@@ -184,26 +247,29 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     )
 
     xp = zero_pad(x.data, pads)
-    cols = im2col(xp, kernel, stride, dilation, out_hw)
-    y = weights_times_cols(weight.data, cols, groups, n, out_hw)
-    y = y + bias.data[:, None, None] if bias is not None else np.ascontiguousarray(y)
+    windows = Windows(xp.shape, kernel, stride, dilation, out_hw)
+    cols = windows.unfold(xp)
+    del xp
+    y = weights_times_cols(weight.data, cols, windows, groups)
+    if bias is not None:
+        y += bias.data.reshape(groups, -1, 1)
     saved_cols = cols if weight.requires_grad else None
     del cols
 
     def backward(dy):
-        dy_grouped = _channels_first(dy, groups)
+        dy_grouped = channels_rows_first(dy, groups)
         dx = dw = db = None
         if x.requires_grad:
-            dcols = weights_t_times(weight.data, dy_grouped, groups)
-            dx = crop(col2im(dcols, xp.shape, kernel, stride, dilation, out_hw), pads, (h, w))
+            dcols = weights_t_times(weight.data, dy_grouped, windows, groups, c)
+            dx = crop(windows.fold(dcols), pads, (h, w))
         if weight.requires_grad:
-            dw = grad_times_cols_t(dy_grouped, saved_cols, groups, weight.shape)
+            dw = grad_times_cols_t(dy_grouped, saved_cols, windows, groups, weight.shape)
         if bias is not None and bias.requires_grad:
             db = dy.sum(axis=(0, 2, 3))
         return dx, dw, db
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return _record(y, parents, lambda dy: backward(dy)[: len(parents)])
+    return _record(to_images(y, n, out_hw), parents, lambda dy: backward(dy)[: len(parents)])
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -246,20 +312,21 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     pads: Pads = ((padding[0], padding[0]), (padding[1], padding[1]))
     padded_shape = (n, c_out, out_hw[0] + 2 * padding[0], out_hw[1] + 2 * padding[1])
 
-    x_grouped = _channels_first(x.data, groups)
-    dcols = weights_t_times(weight.data, x_grouped, groups)
-    y = crop(col2im(dcols, padded_shape, kernel, stride, dilation, (h, w)), pads, out_hw)
+    windows = Windows(padded_shape, kernel, stride, dilation, (h, w))
+    x_grouped = channels_rows_first(x.data, groups)
+    dcols = weights_t_times(weight.data, x_grouped, windows, groups, c_out)
+    y = crop(windows.fold(dcols), pads, out_hw)
     del dcols
     if bias is not None:
         y += bias.data[:, None, None]
 
     def backward(dy):
-        cols = im2col(zero_pad(dy, pads), kernel, stride, dilation, (h, w))
+        cols = windows.unfold(zero_pad(dy, pads))
         dx = dw = db = None
         if x.requires_grad:
-            dx = np.ascontiguousarray(weights_times_cols(weight.data, cols, groups, n, (h, w)))
+            dx = to_images(weights_times_cols(weight.data, cols, windows, groups), n, (h, w))
         if weight.requires_grad:
-            dw = grad_times_cols_t(x_grouped, cols, groups, weight.shape)
+            dw = grad_times_cols_t(x_grouped, cols, windows, groups, weight.shape)
         if bias is not None and bias.requires_grad:
             db = dy.sum(axis=(0, 2, 3))
         return dx, dw, db
