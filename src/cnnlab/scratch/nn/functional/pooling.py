@@ -3,8 +3,9 @@
 A pooling window has few positions (4 for 2x2), so both directions loop over the kernel
 offsets and touch one strided slice of the padded input per offset: the forward keeps a
 running maximum (or sum), the backward adds the output gradient back through the same slices.
-Max pooling remembers, per output, which offset won (one small integer), not a mask the size of
-the input; ties go to the first offset in row-major order, as in PyTorch.
+Max pooling's backward finds which offset won each window by comparing the slices with the
+maximum (ties go to the first offset in row-major order, as in PyTorch), so the forward pass
+stores nothing beyond its output.
 """
 
 from __future__ import annotations
@@ -80,26 +81,40 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = check_image_batch(input, op)
     geo = _Geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = zero_pad(x.data, geo.pads, fill=-np.inf)
-    best, winner = None, None
-    for i, j, window in geo.offsets():
-        values = xp[window]
-        if best is None:
-            best = values.copy()
-            winner = np.zeros(best.shape, dtype=np.int32)
-            continue
-        better = values > best
-        np.copyto(best, values, where=better)
-        np.copyto(winner, i * geo.kernel[1] + j, where=better)
+    windows = [(xp[window], window) for _, _, window in geo.offsets()]
+    best = windows[0][0].copy(order="K")  # the input's memory order, which the views share
+    for values, _ in windows[1:]:
+        np.maximum(best, values, out=best)
+
+    def winners():
+        """Per offset, where it holds its window's maximum and no earlier offset does. Found
+        again by comparison rather than stored: the forward pass stays four `maximum`s."""
+        taken = np.zeros(best.shape, dtype=bool)
+        for values, window in windows:
+            mine = values == best
+            mine &= ~taken
+            taken |= mine
+            yield mine, window
+
+    # Windows that never overlap write each input pixel at most once: no read-modify-write.
+    disjoint = all(s >= d * (k - 1) + 1
+                   for s, d, k in zip(geo.stride, geo.dilation, geo.kernel, strict=True))
 
     def backward(dy):
         dxp = np.zeros(xp.shape, dtype=dy.dtype)
-        for i, j, window in geo.offsets():
-            dxp[window] += np.where(winner == i * geo.kernel[1] + j, dy, 0)
+        for mine, window in winners():
+            if disjoint:
+                np.multiply(dy, mine, out=dxp[window])
+            else:
+                dxp[window] += dy * mine
         return (crop(dxp, geo.pads, geo.size),)
 
     out = _record(best, (x,), backward)
     if not return_indices:
         return out
+    winner = np.zeros(best.shape, dtype=np.int64)
+    for offset, (mine, _) in enumerate(winners()):
+        winner[mine] = offset
     return out, Tensor(_flat_indices(winner, geo))
 
 
