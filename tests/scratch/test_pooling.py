@@ -49,6 +49,22 @@ def test_max_pool2d_ties_send_the_gradient_where_torch_does():
     check_op(lambda t: F.max_pool2d(t, 2, 1), lambda t: TF.max_pool2d(t, 2, 1), x)
 
 
+@pytest.mark.parametrize("stride", [2, 1])  # disjoint windows, and overlapping ones
+def test_max_pool2d_a_nan_wins_its_window_as_in_torch(stride):
+    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = x[0, 0, 1, 1] = np.nan  # two NaNs in one window: the first wins
+    ours = Tensor(x, requires_grad=True)
+    out, indices = F.max_pool2d(ours, 2, stride, return_indices=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    ref, ref_indices = TF.max_pool2d(theirs, 2, stride, return_indices=True)
+    np.testing.assert_array_equal(out.data, ref.detach().numpy())  # NaN where torch has NaN
+    np.testing.assert_array_equal(indices.data, ref_indices.numpy())
+    grad = np.arange(out.data.size, dtype=np.float64).reshape(out.shape) + 1
+    out.backward(grad)
+    ref.backward(torch.tensor(grad))
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
 @pytest.mark.parametrize("x_shape, kernel, stride, padding, _dilation, ceil_mode", POOL_CASES)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 def test_avg_pool2d_matches_torch(x_shape, kernel, stride, padding, _dilation, ceil_mode,

@@ -88,10 +88,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     def winners():
         """Per offset, where it holds its window's maximum and no earlier offset does. Found
-        again by comparison rather than stored: the forward pass stays four `maximum`s."""
+        again by comparison rather than stored: the forward pass is one `maximum` per offset."""
+        last_nans = _last_nans(windows) if np.isnan(best).any() else None
         taken = np.zeros(best.shape, dtype=bool)
-        for values, window in windows:
+        for offset, (values, window) in enumerate(windows):
             mine = values == best
+            if last_nans is not None:
+                mine |= last_nans[offset]
             mine &= ~taken
             taken |= mine
             yield mine, window
@@ -116,6 +119,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     for offset, (mine, _) in enumerate(winners()):
         winner[mine] = offset
     return out, Tensor(_flat_indices(winner, geo))
+
+
+def _last_nans(windows) -> list[np.ndarray]:
+    """Per offset, where it holds the last NaN of its window: torch's kernel takes every NaN it
+    meets as the new maximum, so a window with NaNs outputs NaN and its last NaN wins."""
+    later = np.zeros(windows[0][0].shape, dtype=bool)
+    masks = []
+    for values, _ in reversed(windows):
+        mine = np.isnan(values) & ~later
+        later |= mine
+        masks.append(mine)
+    return masks[::-1]
 
 
 def _flat_indices(winner: np.ndarray, geo: _Geometry) -> np.ndarray:
