@@ -62,7 +62,7 @@ def tutorial_epochs(train, test, epochs: int, batch_size: int, lr: float, seed: 
     seconds = (time.perf_counter() - started) / epochs
     model.eval()
     with torch.no_grad():
-        x = (torch.from_numpy(test[0]).float() / 255.0 - SPEC.mean[0]) / SPEC.std[0]
+        x = loop.normalise(torch.from_numpy(test[0]), SPEC)
         accuracy = float((model(x).argmax(1) == torch.from_numpy(test[1])).float().mean())
     return seconds, accuracy
 
@@ -72,7 +72,7 @@ def bare_steps(train, epochs: int, batch_size: int, lr: float, seed: int) -> flo
     torch.manual_seed(seed)
     model = create_model("lenet5", num_classes=10, in_channels=1, input_size=28)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    x = (torch.from_numpy(train[0]).float() / 255.0 - SPEC.mean[0]) / SPEC.std[0]
+    x = loop.normalise(torch.from_numpy(train[0]), SPEC)
     y = torch.from_numpy(train[1]).long()
     order = torch.randperm(len(x))
     batches = [(x[i].contiguous(), y[i]) for i in order.split(batch_size)]

@@ -71,15 +71,17 @@ class Windows:
     dilation: tuple[int, int]
     out_hw: tuple[int, int]
 
-    @property
-    def phase_rows(self) -> int:
-        return -(-self.padded_shape[2] // self.stride[0])
+    def unfolded(self, channels: int, allocate=np.empty, dtype=np.float32) -> np.ndarray:
+        """A buffer in the unfolded layout for `channels` input channels."""
+        n, _, hp, _ = self.padded_shape
+        sh, kw, ow = self.stride[0], self.kernel[1], self.out_hw[1]
+        return allocate((channels, kw, sh, -(-hp // sh), n, ow), dtype=dtype)
 
     def phases(self):
-        """Each vertical stride phase with the padded rows in it, as a slice."""
+        """Each vertical stride phase, the padded rows in it (a slice), and how many."""
         hp, sh = self.padded_shape[2], self.stride[0]
         for phase in range(min(sh, hp)):
-            yield phase, slice(phase, hp, sh)
+            yield phase, slice(phase, hp, sh), len(range(phase, hp, sh))
 
     def columns(self, j: int) -> slice:
         (_, sw), (_, dw), (_, ow) = self.stride, self.dilation, self.out_hw
@@ -88,13 +90,13 @@ class Windows:
     def unfold(self, xp: np.ndarray) -> np.ndarray:
         n, c, _, _ = xp.shape
         (_, kw), (_, sw), (_, dw), (_, ow) = self.kernel, self.stride, self.dilation, self.out_hw
-        cols = np.empty((c, kw, self.stride[0], self.phase_rows, n, ow), dtype=xp.dtype)
-        for phase, rows in self.phases():
+        cols = self.unfolded(c, dtype=xp.dtype)
+        for phase, rows, count in self.phases():
             part = xp[:, :, rows]
             s_n, s_c, s_h, s_w = part.strides
-            reads = as_strided(part, shape=(c, kw, part.shape[2], n, ow),
+            reads = as_strided(part, shape=(c, kw, count, n, ow),
                                strides=(s_c, dw * s_w, s_h, s_n, sw * s_w), writeable=False)
-            cols[:, :, phase, : part.shape[2]] = reads
+            cols[:, :, phase, :count] = reads
         return cols
 
     def rows_of(self, cols: np.ndarray, i: int, groups: int) -> np.ndarray:
@@ -111,8 +113,7 @@ class Windows:
         Returns an (N, C, HP, WP) view of a (C, HP, N, WP) buffer."""
         n, c, hp, wp = self.padded_shape
         out = np.zeros((c, hp, n, wp), dtype=dcols.dtype)
-        for phase, rows in self.phases():
-            count = len(range(rows.start, hp, rows.step))
+        for phase, rows, count in self.phases():
             for j in range(self.kernel[1]):
                 out[:, rows, :, self.columns(j)] += dcols[:, j, phase, :count]
         return out.transpose(2, 0, 1, 3)
@@ -148,9 +149,7 @@ def to_images(y: np.ndarray, n: int, out_hw) -> np.ndarray:
 def weights_t_times(w: np.ndarray, dy_grouped: np.ndarray, windows: Windows, groups: int,
                     channels: int) -> np.ndarray:
     """dcols_i = W_i^T @ dy for every kernel row i, gathered into the unfolded layout."""
-    n, ow = windows.padded_shape[0], windows.out_hw[1]
-    dcols = np.zeros((channels, w.shape[3], windows.stride[0], windows.phase_rows, n, ow),
-                     dtype=dy_grouped.dtype)
+    dcols = windows.unfolded(channels, np.zeros, dy_grouped.dtype)
     term = None
     for i in range(w.shape[2]):
         wt = _row_weights(w, i, groups).transpose(0, 2, 1)
