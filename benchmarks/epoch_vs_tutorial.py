@@ -24,11 +24,13 @@ import numpy as np
 import torch
 
 from cnnlab.data import datasets
-from cnnlab.models.registry import create_model
+from cnnlab.data.contract import Preprocessing
+from cnnlab.models.zoo import create_model
+from cnnlab.runs.config import TrainConfig
 from cnnlab.train import loop
-from cnnlab.train.config import TrainConfig
 
 SPEC = datasets.FASHION_MNIST
+CONTRACT = Preprocessing.of(SPEC, "dataset")
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -62,7 +64,7 @@ def tutorial_epochs(train, test, epochs: int, batch_size: int, lr: float, seed: 
     seconds = (time.perf_counter() - started) / epochs
     model.eval()
     with torch.no_grad():
-        x = loop.normalise(torch.from_numpy(test[0]), SPEC)
+        x = CONTRACT.images(torch.from_numpy(test[0]))
         accuracy = float((model(x).argmax(1) == torch.from_numpy(test[1])).float().mean())
     return seconds, accuracy
 
@@ -72,7 +74,7 @@ def bare_steps(train, epochs: int, batch_size: int, lr: float, seed: int) -> flo
     torch.manual_seed(seed)
     model = create_model("lenet5", num_classes=10, in_channels=1, input_size=28)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    x = loop.normalise(torch.from_numpy(train[0]), SPEC)
+    x = CONTRACT.images(torch.from_numpy(train[0]))
     y = torch.from_numpy(train[1]).long()
     order = torch.randperm(len(x))
     batches = [(x[i].contiguous(), y[i]) for i in order.split(batch_size)]
@@ -96,7 +98,7 @@ def our_epochs(folder: str, epochs: int, batch_size: int, lr: float, seed: int):
         run.train_epoch(lambda: False)
         run.epoch, run.step, run.order, run.sums = run.epoch + 1, 0, None, [0.0, 0, 0]
     seconds = (time.perf_counter() - started) / epochs
-    _, accuracy = loop.evaluate(run.backend, *run.data.test, SPEC)
+    _, accuracy = run.evaluate("test")
     return seconds, accuracy
 
 

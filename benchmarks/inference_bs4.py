@@ -17,7 +17,7 @@ import argparse
 
 from cnnlab.evaluate.bench import bench, bench_input
 from cnnlab.evaluate.environment import environment
-from cnnlab.models.registry import list_models
+from cnnlab.models.zoo import list_models
 
 DATASET = {"lenet5": "fashion-mnist", "resnet20": "cifar10", "resnet56": "cifar10"}
 

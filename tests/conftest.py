@@ -5,12 +5,17 @@ from cnnlab.data import datasets
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A small LeNet-5 run on the real Fashion-MNIST (make test installs it)."""
+def fashion_mnist():
+    """The real Fashion-MNIST, or the test skips saying why (make test installs it)."""
     try:
         datasets.locate(datasets.FASHION_MNIST, allow_download=False)
     except FileNotFoundError:
         pytest.skip("Fashion-MNIST is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, fashion_mnist):
+    """A small LeNet-5 run on the real Fashion-MNIST (make test installs it)."""
     folder = tmp_path_factory.mktemp("runs") / "lenet5"
     assert main(["train", "lenet5", "--dataset", "fashion-mnist", "--train-size", "2000",
                  "--val-size", "500", "--epochs", "2", "--batch-size", "64",

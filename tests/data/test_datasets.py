@@ -205,6 +205,6 @@ def test_real_fashion_mnist_when_present():
 
 
 def test_the_command_line_offers_exactly_the_known_datasets():
-    from cnnlab import cli
+    from cnnlab.cli import options
 
-    assert tuple(datasets.DATASETS) == cli._DATASETS
+    assert tuple(datasets.DATASETS) == options.DATASETS

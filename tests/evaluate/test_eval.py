@@ -10,7 +10,7 @@ import torch
 
 from cnnlab.cli import main
 from cnnlab.data import datasets
-from cnnlab.models.registry import create_model
+from cnnlab.models.zoo import create_model
 
 
 def _eval(capsys, *argv):
@@ -119,4 +119,4 @@ def test_bench_times_every_engine_without_a_dataset(capsys):
     assert main(["bench", "resnet20", "--dataset", "cifar10", "--images", "4",
                  "--repeats", "1"]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[1].split()[:3] == ["resnet20", "torch", "3x32x32"]
+    assert table.splitlines()[1].split()[:4] == ["resnet20", "torch", "cpu", "3x32x32"]

@@ -7,11 +7,12 @@ import torch
 from onnx import helper
 
 from cnnlab.cli import main
+from cnnlab.data.contract import Normalised, Preprocessing
 from cnnlab.data.datasets import CIFAR10, FASHION_MNIST
 from cnnlab.evaluate.onnx_check import OnnxRejected, check_onnx
 from cnnlab.evaluate.onnx_export import export_onnx
-from cnnlab.evaluate.predictors import Normalised, OnnxPredictor
-from cnnlab.models.registry import create_model
+from cnnlab.evaluate.predictors import OnnxPredictor
+from cnnlab.models.zoo import create_model
 from tests.onnx_models import external_weight
 from tests.onnx_models import minimal_classifier as _model
 
@@ -19,7 +20,7 @@ from tests.onnx_models import minimal_classifier as _model
 def _ort_and_torch(model, path, spec, batch):
     pixels = torch.rand(batch, *spec.shape, generator=torch.Generator().manual_seed(batch))
     with torch.no_grad():
-        expected = Normalised(model, spec.mean, spec.std).eval()(pixels).numpy()
+        expected = Normalised(model, Preprocessing.of(spec, "dataset")).eval()(pixels).numpy()
     return OnnxPredictor(path)(pixels.numpy()), expected
 
 
@@ -30,7 +31,7 @@ def test_exported_logits_match_torch_at_any_batch_size(tmp_path, name, spec):
     model = create_model(name, "torch", num_classes=10, in_channels=spec.shape[0],
                          input_size=spec.shape[1:]).eval()
     path = tmp_path / f"{name}.onnx"
-    export_onnx(model, spec.shape, spec.mean, spec.std, path, num_classes=10)
+    export_onnx(model, Preprocessing.of(spec, "dataset"), spec.shape, path, num_classes=10)
     info = check_onnx(path, spec.shape, 10)
     assert isinstance(info.input_shape[0], str)  # a dynamic batch dimension
     assert info.input_shape[1:] == spec.shape and info.output_shape[1] == 10
@@ -44,7 +45,7 @@ def test_the_file_holds_the_normalisation_so_it_takes_raw_pixels(tmp_path):
     torch.manual_seed(0)
     model = create_model("lenet5", "torch", num_classes=10, in_channels=1, input_size=28)
     path = tmp_path / "lenet5.onnx"
-    export_onnx(model, (1, 28, 28), (0.2860,), (0.3530,), path)
+    export_onnx(model, Preprocessing.of(FASHION_MNIST, "dataset"), (1, 28, 28), path)
     pixels = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
         by_hand = model.eval()(torch.from_numpy((pixels - 0.2860) / 0.3530)).numpy()
@@ -79,12 +80,13 @@ def test_the_users_own_network_with_its_checkpoint(tmp_path, capsys):
     save_file(net.state_dict(), tmp_path / "net.safetensors")
     out = tmp_path / "net.onnx"
     assert main(["export", f"{tmp_path / 'net.py'}:Net", "--weights",
-                 str(tmp_path / "net.safetensors"), "--dataset", "mnist", "-o", str(out)]) == 0
+                 str(tmp_path / "net.safetensors"), "--dataset", "fashion-mnist", "--normalize",
+                 "dataset", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "the mnist normalisation is inside" in printed
+    assert "the fashion-mnist normalisation is inside" in printed
     pixels = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
-        expected = net(torch.from_numpy((pixels - 0.1307) / 0.3081)).numpy()
+        expected = net(torch.from_numpy((pixels - 0.2860) / 0.3530)).numpy()
     assert np.abs(OnnxPredictor(out)(pixels) - expected).max() <= 1e-4
 
 
@@ -92,7 +94,7 @@ def test_a_network_that_does_not_fit_the_dataset_writes_nothing(tmp_path, capsys
     (tmp_path / "net.py").write_text(NET)
     out = tmp_path / "net.onnx"
     assert main(["export", f"{tmp_path / 'net.py'}:Net", "--dataset", "cifar10",
-                 "-o", str(out)]) == 2
+                 "--normalize", "dataset", "-o", str(out)]) == 2
     assert "does not take input of shape (batch, 3, 32, 32)" in capsys.readouterr().err
     assert not out.exists()
 

@@ -4,16 +4,17 @@ model it was exported from."""
 import pytest
 import torch
 
+from cnnlab.data.contract import Normalised, Preprocessing
 from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
 from cnnlab.evaluate.onnx_export import onnx_bytes
-from cnnlab.evaluate.predictors import Normalised
-from cnnlab.models.registry import create_model
 from cnnlab.models.summary import summarize
+from cnnlab.models.zoo import create_model
 from tests.onnx_models import minimal_classifier
 
 
 def _exported(model, shape):
-    return onnx_bytes(Normalised(model.eval(), (0.5,) * shape[0], (0.25,) * shape[0]).eval(),
+    contract = Preprocessing("dataset", "random", (0.5,) * shape[0], (0.25,) * shape[0])
+    return onnx_bytes(Normalised(model.eval(), contract).eval(),
                       shape)
 
 

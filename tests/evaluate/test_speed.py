@@ -109,3 +109,53 @@ def test_bad_arguments_are_refused():
         to_batches(np.zeros((0, 1, 2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="repeats must be a positive integer"):
         measure(lambda b: b, _pixels(4), engine="torch", threads=1, repeats=0)
+
+
+class AsyncDevice:
+    """A GPU on the simulated clock: a call only queues its work (as a CUDA kernel launch
+    returns at once); the work takes clock time when the device is synchronised. Batches must
+    have been put on the device (`prepare`) and logits come back through `numpy`."""
+
+    device = "cuda:0"
+
+    def __init__(self, clock, seconds_per_image):
+        self.clock, self.seconds_per_image = clock, seconds_per_image
+        self.queued, self.log = 0.0, []
+
+    def prepare(self, pixels):
+        self.log.append("prepare")
+        return ("on device", pixels)
+
+    def __call__(self, batch):
+        where, pixels = batch
+        assert where == "on device", "a batch was timed before it was put on the device"
+        self.log.append("call")
+        self.queued += self.seconds_per_image * len(pixels)
+        return ("on device", np.full((len(pixels), 2), float(pixels[0, 0, 0, 0])))
+
+    def synchronize(self):
+        self.log.append("sync")
+        self.clock.now += self.queued
+        self.queued = 0.0
+
+    def numpy(self, output):
+        self.log.append("numpy")
+        return output[1]
+
+
+def test_on_a_device_the_batches_go_there_first_and_every_timed_batch_is_synchronised():
+    clock, kept = Clock(), []
+    device = AsyncDevice(clock, 0.001)
+    report = measure(device, _pixels(10), engine="torch", threads=1, repeats=2,
+                     warmup_batches=1, warmup_seconds=0, clock=clock, keep=kept)
+    # without a synchronisation after each call the clock would read zero work
+    assert report.images_per_second == pytest.approx([1000.0, 1000.0])
+    assert sorted(report.batch_seconds) == pytest.approx([0.002] * 2 + [0.004] * 4)
+    assert report.summary()["device"] == "cuda:0"
+    first_call = device.log.index("call")
+    assert device.log[:first_call] == ["prepare"] * 3 + ["sync"]  # all three batches first
+    calls = [i for i, entry in enumerate(device.log) if entry == "call"]
+    assert all(device.log[i - 1] == "sync" and device.log[i + 1] == "sync" for i in calls)
+    # the logits leave the device after the clock stops, in order
+    assert device.log[-3:] == ["numpy"] * 3
+    assert np.concatenate(kept)[:, 0].tolist() == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8]

@@ -1,5 +1,6 @@
 """The command line: creating tasks and users, serving, and `cnnlab submit` end to end."""
 
+import contextlib
 import json
 import os
 import socket
@@ -9,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from cnnlab.cli import main
 from cnnlab.leaderboard.client import wait_for_server
@@ -60,12 +61,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
-    db = f"sqlite:///{tmp_path / 'b.db'}"
-    assert main(["leaderboard", "add-task", "fm", "--dataset", "fashion-mnist", "--db", db]) == 0
-    assert main(["leaderboard", "add-user", "alice", "--db", db]) == 0
-    token = capsys.readouterr().out.strip().splitlines()[-1]
+@contextlib.contextmanager
+def _serving(db: str):
+    """`cnnlab leaderboard serve` on a free loopback port, and its worker; both stopped after."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve",
                                "--db", db, "--port", str(port), "--repeats", "1"],
@@ -73,6 +71,27 @@ def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(url)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    time.sleep(0.5)  # the worker child follows its parent
+    leftover = subprocess.run(["pgrep", "-f", f"leaderboard worker --db {db}"],
+                              capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+def _board(tmp_path, capsys) -> tuple[str, str]:
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    assert main(["leaderboard", "add-task", "fm", "--dataset", "fashion-mnist", "--db", db]) == 0
+    assert main(["leaderboard", "add-user", "alice", "--db", db]) == 0
+    return db, capsys.readouterr().out.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
+    db, token = _board(tmp_path, capsys)
+    with _serving(db) as url:
         assert main(["submit", str(trained_onnx), "--server", url, "--token", token,
                      "--task", "fm", "--name", "lenet", "--wait", "--poll", "0.5"]) == 0
         printed = capsys.readouterr().out
@@ -84,13 +103,43 @@ def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
         assert main(["submit", str(trained_onnx), "--server", url, "--token", "wrong",
                      "--task", "fm"]) == 1
         assert "401" in capsys.readouterr().err
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    time.sleep(0.5)  # the worker child follows its parent
-    leftover = subprocess.run(["pgrep", "-f", f"leaderboard worker --db {db}"],
-                              capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_a_run_folder_is_exported_under_its_own_contract_and_scores_as_in_torch(
+        tmp_path, capsys, monkeypatch):
+    """The issue's case: a network trained on plain [0, 1] pixels scored 81.3% in torch and
+    41.4% on the leaderboard, because export always normalised. Submitted as its run folder,
+    it must score on the server what the torch model scores on the same images."""
+    from cnnlab.evaluate.predictors import ModelPredictor, predict_all
+    from cnnlab.evaluate.targets import load_target
+    from cnnlab.leaderboard.hidden import hidden_split
+    from cnnlab.leaderboard.schema import Task
+    from tests.test_own_network import NET
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(NET)
+    assert main(["train", "net.py:Net", "--epochs", "2", "--train-size", "4000", "--val-size",
+                 "500", "--normalize", "none", "--out", "run"]) == 0
+    db, token = _board(tmp_path, capsys)
+    with _serving(db) as url:
+        assert main(["submit", "run", "--server", url, "--token", token, "--task", "fm",
+                     "--wait", "--poll", "0.5"]) == 0
+        printed = capsys.readouterr().out
+        with urllib.request.urlopen(f"{url}/api/submissions/1", timeout=5) as answer:
+            stored = json.loads(answer.read())
+    assert "the model receiving pixels in [0, 1], not normalised" in printed
+    assert (tmp_path / "run" / "model.onnx").is_file()
+
+    with reading(open_database(db)) as session:
+        seed = session.scalars(select(Task)).one().seed
+    images, labels, public, _ = hidden_split("fashion-mnist", seed)
+    target = load_target("run")
+    logits = predict_all(ModelPredictor(target.build(), target.contract),
+                         images[public].astype("float32") / 255)
+    in_torch = float((logits.argmax(1) == labels[public]).mean())
+    assert in_torch > 0.6
+    assert stored["accuracy"] == pytest.approx(in_torch, abs=1.5 / len(public))
 
 
 def test_the_server_commands_name_the_missing_extra(tmp_path, capsys, monkeypatch):

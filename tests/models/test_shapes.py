@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cnnlab.cli import main
-from cnnlab.models.registry import create_model
 from cnnlab.models.summary import model_table, summarize
+from cnnlab.models.zoo import create_model
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("CNNLAB_UPDATE_GOLDEN") == "1"  # rewrite the files, then review the diff
@@ -173,7 +173,8 @@ def test_users_scratch_network_from_a_module(capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv_tail, expected", [
     (["NET:Missing", "--input", "3x32x32"], "does not define 'Missing'; it defines NeedsArgs, "
                                             "Net, not_a_model"),
-    (["NET:NeedsArgs", "--input", "3x32x32"], "must be callable without arguments"),
+    (["NET:NeedsArgs", "--input", "3x32x32"], "must be callable with no arguments other than "
+                                              "num_classes, in_channels"),
     (["NET:not_a_model", "--input", "3x32x32"], "returned a int, not a torch.nn.Module"),
     (["NET:Net"], "give the input of"),
     (["NET:Net", "--input", "1x32x32"], "conv (Conv2d) expects 3 input channels but its "

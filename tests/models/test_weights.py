@@ -7,7 +7,7 @@ import torch
 from safetensors.numpy import save_file
 
 import cnnlab.scratch as scratch
-from cnnlab.models.registry import create_model
+from cnnlab.models.zoo import create_model
 
 
 @pytest.fixture(scope="module")

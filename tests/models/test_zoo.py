@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.models.registry import create_model, list_models, model_info
+from cnnlab.models.zoo import create_model, list_models, model_info
 
 PUBLISHED_PARAMS = {  # (model, input size, classes): parameters
     ("lenet5", 32, 10): 61_706,

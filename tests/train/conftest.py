@@ -2,12 +2,7 @@
 
 import pytest
 
-from cnnlab.data import datasets
-
 
 @pytest.fixture(autouse=True, scope="package")
-def _real_data():
-    try:
-        datasets.locate(datasets.FASHION_MNIST, allow_download=False)
-    except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed (make test installs it)")
+def _real_data(fashion_mnist):
+    pass

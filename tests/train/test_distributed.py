@@ -46,8 +46,8 @@ def test_the_scratch_engine_refuses_several_processes(tmp_path):
 
 
 def test_each_rank_takes_its_share_of_the_same_global_batch(tmp_path):
+    from cnnlab.runs.config import TrainConfig
     from cnnlab.train import loop
-    from cnnlab.train.config import TrainConfig
     from cnnlab.train.distributed import Cluster
 
     config = TrainConfig(model="lenet5", train_size=256, val_size=128, batch_size=64,

@@ -10,8 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from cnnlab.cli import main
+from cnnlab.runs import folder as layout
+from cnnlab.runs.config import TrainConfig
 from cnnlab.train import loop
-from cnnlab.train.config import TrainConfig
 
 
 def _config(tmp_path, name, **overrides):
@@ -34,7 +35,7 @@ def _metrics(folder):
 
 def _interrupt_at(run, global_step):
     """Press Ctrl-C (a real SIGINT) while training step `global_step` runs."""
-    step = run.backend.train_step
+    step = run.train_step
     count = [0]
 
     def pressing(x, y):
@@ -43,7 +44,7 @@ def _interrupt_at(run, global_step):
             os.kill(os.getpid(), signal.SIGINT)
         return step(x, y)
 
-    run.backend.train_step = pressing
+    run.train_step = pressing
 
 
 @pytest.mark.parametrize("engine, augment", [("torch", "crop,flip,cutout"), ("scratch", "")])
@@ -57,7 +58,7 @@ def test_ctrl_c_then_resume_reaches_the_uninterrupted_weights(tmp_path, engine, 
     run = loop.start(interrupted_config, _quiet)
     _interrupt_at(run, run.steps_per_epoch + 2)  # in the middle of epoch 2
     assert run.run() is None  # stopped cleanly, checkpoint saved
-    state = torch.load(tmp_path / "cut" / loop.CHECKPOINT, weights_only=True)
+    state = torch.load(tmp_path / "cut" / layout.CHECKPOINT, weights_only=True)
     assert (state["epoch"], state["step"]) == (2, 2)
     assert len(_metrics(tmp_path / "cut")) == 1
 
@@ -90,13 +91,13 @@ def test_a_diverging_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoin
     run = loop.start(_config(tmp_path, "nan"), _quiet)
     run.train_epoch(lambda: False)
     run.finish_epoch(0.0)
-    saved = (tmp_path / "nan" / loop.CHECKPOINT).read_bytes()
-    step = run.backend.train_step
-    run.backend.train_step = lambda x, y: (float("nan"), 0) if run.step == 2 else step(x, y)
+    saved = (tmp_path / "nan" / layout.CHECKPOINT).read_bytes()
+    step = run.train_step
+    run.train_step = lambda x, y: (float("nan"), 0) if run.step == 2 else step(x, y)
     with pytest.raises(loop.TrainingDiverged, match=r"loss became nan at epoch 2, step 3 .*"
                                                     r"last good checkpoint .*epoch 1"):
         run.run()
-    assert (tmp_path / "nan" / loop.CHECKPOINT).read_bytes() == saved
+    assert (tmp_path / "nan" / layout.CHECKPOINT).read_bytes() == saved
 
 
 def test_an_absurd_learning_rate_stops_the_run_with_one_line(tmp_path, capsys):

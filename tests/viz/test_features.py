@@ -20,7 +20,7 @@ def test_lenet_stages_and_their_values_match_an_independent_forward_pass(trained
     stages = list(dict.fromkeys(panel.stage for panel in figure.panels))
     assert stages == ["INPUT", "CONV1", "RELU1", "POOL1", "CONV2", "RELU2", "POOL2"]
     target = load_target(str(trained_run))
-    model = target.build("torch")
+    model = target.build()
     images, _ = datasets.load(target.spec, allow_download=False)["test"]
     x = (torch.from_numpy(images[3:4]).float() / 255 - target.spec.mean[0]) / target.spec.std[0]
     with torch.no_grad():

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from cnnlab.cli import main
-from cnnlab.models.registry import create_model
+from cnnlab.models.zoo import create_model
 from cnnlab.viz import canvas
 from cnnlab.viz.kernels import BORDER, kernel_grid
 from cnnlab.viz.layers import first_conv

@@ -1,6 +1,7 @@
 """Plots of runs: the Pareto front, the files each format writes, and clear refusals."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from PIL import Image
 
 from cnnlab.cli import main
 from cnnlab.evaluate.pareto import Point, pareto_front
+from cnnlab.runs import folder as layout
 from cnnlab.viz import plots
 
 
@@ -84,3 +86,44 @@ def test_confusion_cli_evaluates_a_run_without_eval_json(run_copy, tmp_path, cap
     saved = json.loads((run_copy / "eval.json").read_text())
     assert saved["split"] == "val" and np.sum(saved["accuracy"]["confusion"]) == 500
     assert Image.open(out).size[0] >= 500
+
+
+def test_curves_of_several_runs_overlay_a_colour_each(trained_run, run_copy, tmp_path, capsys):
+    history = [("a", layout.history(trained_run)), ("b", layout.history(run_copy)[:1])]
+    figure = plots.curves_figure(history, "two runs")
+    for axes in figure.axes:
+        labels = [line.get_label() for line in axes.get_lines()]
+        assert labels == ["a training", "a validation", "b training", "b validation"]
+        colours = [line.get_color() for line in axes.get_lines()]
+        assert colours[0] == colours[1] != colours[2] == colours[3]
+        assert [line.get_linestyle() for line in axes.get_lines()] == ["-", "--", "-", "--"]
+    out = tmp_path / "both.png"
+    assert main(["viz", "curves", str(trained_run), str(run_copy), "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out and Image.open(out).size == (900, 420)
+
+
+def test_pareto_puts_every_run_on_one_split_or_names_the_ones_that_differ(run_copy, tmp_path,
+                                                                          capsys):
+    other = shutil.copytree(run_copy, tmp_path / "other")
+    assert main(["eval", str(run_copy), "--split", "test", "--repeats", "1"]) == 0
+    assert main(["eval", str(other), "--split", "val", "--repeats", "1"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "p.png"
+    assert main(["viz", "pareto", str(run_copy), str(other), "-o", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "measured on different images" in error
+    assert f"{run_copy.name}: fashion-mnist test" in error
+    assert "other: fashion-mnist val (500 images, seed 0)" in error
+    assert not out.exists()
+
+    assert main(["viz", "pareto", str(run_copy), str(other), "--split", "test", "-o",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "evaluating lenet5 on the test split" in printed  # `other` only
+    assert printed.count("evaluating lenet5") == 1 and "is of another split" in printed
+    assert "every accuracy measured on the fashion-mnist test split" in printed
+    assert layout.read_evaluation(other)["split"] == "test"
+    import cnnlab
+
+    title = cnnlab.viz.pareto(run_copy, other).figure.axes[0].get_title()
+    assert title.endswith("fashion-mnist test split")

@@ -32,7 +32,7 @@ def test_report_evaluates_a_run_without_eval_json_and_holds_every_section(report
         assert f"<h2>{heading}</h2>" in page, heading
     top1 = f"{100 * result['accuracy']['top1']:.2f}%"
     assert f"top-1 {top1}" in page
-    table = summarize(load_target(str(run)).build("torch"), (1, 28, 28), "lenet5")
+    table = summarize(load_target(str(run)).build(), (1, 28, 28), "lenet5")
     assert f"<td class=\"n\">{table.params:,}</td>" in page  # the layer table's total
     for label in ("CONV1", "POOL1", "CONV2", "POOL2", "FC3", "FC4", "FC5"):
         assert f"<td class=\"\">{label}</td>" in page

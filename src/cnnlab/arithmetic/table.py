@@ -6,6 +6,7 @@ FC7, FC8 in AlexNet, so "VGG-16" counts to 16), pools and norms have their own c
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 from cnnlab.arithmetic.layers import Layer
@@ -36,6 +37,21 @@ def format_bytes(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{count} B"
+
+
+def html_table(header, rows, numeric=(), classes=None) -> str:
+    """An HTML table of text cells (escaped); `numeric` columns align right, `classes` gives
+    each row a CSS class. The report's and the notebooks' tables."""
+    def cell(tag, index, value):
+        css = "n" if index in numeric else ""
+        return f'<{tag} class="{css}">{html.escape(str(value))}</{tag}>'
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = []
+    for number, row in enumerate(rows):
+        css = f' class="{classes[number]}"' if classes and classes[number] else ""
+        body.append(f"<tr{css}>{''.join(cell('td', i, c) for i, c in enumerate(row))}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _field_text(layer: Layer) -> str:
@@ -155,6 +171,19 @@ class LayerTable:
         for size in shape:
             count *= size
         return count
+
+    def _repr_html_(self) -> str:
+        """A notebook's view of the table: the same cells as `text()`, with the totals."""
+        body = self.cells()
+        title = (f"<p><b>{html.escape(self.model)}</b> on {format_shape(self.input_shape)}"
+                 + (f" ({html.escape(self.engine)} engine)" if self.engine else "") + "</p>")
+        warnings = "".join(f"<p>warning: {html.escape(layer.label)} {html.escape(message)}</p>"
+                           for layer in self.rows() for message in layer.warnings)
+        totals = "".join(f"<p>{html.escape(line)}</p>" for line in self.totals_text())
+        return title + html_table(self.COLUMNS, body, numeric=(4, 5, 6)) + warnings + totals
+
+    def __repr__(self) -> str:
+        return self.text()
 
     def as_dict(self) -> dict:
         return {

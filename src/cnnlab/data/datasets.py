@@ -208,4 +208,7 @@ def _idx_split(spec: DatasetSpec, folder: Path, names, contents) -> Split:
                          f"{spec.shape[1]}, {spec.shape[2]}), got {images.dtype} {images.shape}")
     if labels.shape != (len(images),):
         raise ValueError(f"{labels_file}: {labels.shape[0]} labels for {len(images)} images")
-    return images[:, None], labels.astype(np.int64)
+    # reshape, not images[:, None]: a new axis gets stride 0, which fancy indexing turns into
+    # stride 1, and torch reads (784, 1, 28, 1) as channels-last, so convolutions would
+    # return channels-last maps that a network's `.view()` cannot flatten
+    return images.reshape(len(images), 1, *images.shape[1:]), labels.astype(np.int64)

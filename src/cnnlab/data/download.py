@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 CHUNK = 1 << 16
 
 
@@ -30,8 +32,6 @@ def md5_of(data_or_path) -> str:
 
 
 def _progress(name: str, total: int | None):
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
                 file=sys.stderr, leave=False, disable=None)
 

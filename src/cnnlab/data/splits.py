@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from cnnlab.data import datasets
 
 
 def _shares(counts: np.ndarray, total: int) -> np.ndarray:
@@ -53,3 +57,31 @@ def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     chosen = [rng.permutation(np.flatnonzero(labels == cls))[:take]
               for cls, take in zip(classes, wanted, strict=True)]
     return np.sort(np.concatenate(chosen))
+
+
+@dataclass
+class Splits:
+    """A dataset as a run sees it: uint8 images (N, C, H, W) and int64 labels per split."""
+
+    spec: datasets.DatasetSpec
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+
+
+def run_splits(dataset: str, val_size: int, seed: int, train_size: int | None = None,
+               data_dir: str | None = None) -> Splits:
+    """The training images less a stratified validation split of `val_size` (drawn with
+    `seed`, so every command that reads the run draws the same one), optionally cut to a
+    class-balanced `train_size`, and the official test set."""
+    spec = datasets.get_spec(dataset)
+    loaded = datasets.load(spec, data_dir)
+    images, labels = loaded["train"]
+    train_index, val_index = stratified_split(labels, val_size, seed)
+    if train_size is not None:
+        if train_size > len(train_index):
+            raise ValueError(f"train_size {train_size} is more than the {len(train_index)} "
+                             f"training images left after a validation split of {val_size}")
+        train_index = train_index[balanced_subset(labels[train_index], train_size, seed)]
+    return Splits(spec, (images[train_index], labels[train_index]),
+                  (images[val_index], labels[val_index]), loaded["test"])

@@ -8,6 +8,10 @@ import sys
 from datetime import UTC, datetime
 from importlib import metadata
 
+import torch
+
+from cnnlab.models.torch_engine import accelerator_name
+
 
 def cpu_model() -> str:
     try:
@@ -27,10 +31,13 @@ def _version(package: str) -> str | None:
         return None
 
 
-def environment(engine: str, threads: int) -> dict:
+def environment(engine: str, threads: int, device: torch.device | str | None = None) -> dict:
+    device = torch.device(device if device is not None else "cpu")
     return {
         "engine": engine,
         "threads": threads,
+        "device": str(device),
+        "device_name": accelerator_name(device) or cpu_model(),
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "machine": platform.machine(),

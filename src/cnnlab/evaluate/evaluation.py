@@ -6,20 +6,33 @@ measured during validation itself, as the course defines it. Results go to `eval
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+import html
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab.arithmetic.table import html_table
+from cnnlab.data.splits import run_splits
 from cnnlab.evaluate.environment import environment
+from cnnlab.evaluate.exporting import export_target, run_onnx
 from cnnlab.evaluate.metrics import ClassificationReport, classification_report
-from cnnlab.evaluate.predictors import ENGINES, fixed_threads, make_predictor
+from cnnlab.evaluate.onnx_check import check_onnx
+from cnnlab.evaluate.predictors import (
+    NAMES,
+    ONNX,
+    ModelPredictor,
+    OnnxPredictor,
+    fixed_threads,
+    onnx_device,
+)
+from cnnlab.evaluate.reference import reference
 from cnnlab.evaluate.speed import SpeedReport, measure, to_batches
-from cnnlab.evaluate.targets import Target
+from cnnlab.evaluate.targets import Target, with_split
+from cnnlab.models.engines import engine_of
+from cnnlab.runs import folder as layout
 
 SPLITS = ("val", "test")
-RESULT = "eval.json"
 
 
 @dataclass
@@ -32,67 +45,92 @@ class Evaluation:
     environment: dict
 
     def as_dict(self) -> dict:
-        return {"target": str(self.target.path), "model": self.target.name,
+        return {"target": str(self.target.path or self.target.name), "model": self.target.name,
                 "dataset": self.target.spec.name, "split": self.split,
                 "split_definition": {"val_size": self.target.config.val_size,
                                      "seed": self.target.config.seed},
+                "preprocessing": None if self.target.is_onnx else
+                self.target.contract.as_dict(),
                 "engine": self.engine, "accuracy": self.metrics.as_dict(),
                 "speed": self.speed.summary() if self.speed else None,
                 "environment": self.environment}
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the headline figures and the per-class table."""
+        metrics = self.metrics
+        lines = [f"<p><b>{html.escape(self.target.name)}</b> on the {self.target.spec.name} "
+                 f"{self.split} split ({metrics.images:,} images, {self.engine} engine): top-1 "
+                 f"<b>{100 * metrics.top1:.2f}%</b>, top-5 {100 * metrics.top5:.2f}%"]
+        if self.speed is not None:
+            summary = self.speed.summary()
+            lines.append(f"; <b>{summary['images_per_second']['median']:,.0f}</b> images/s at "
+                         f"batch size 4 on {html.escape(self.environment['device'])} "
+                         f"(p50 {summary['ms_per_batch']['p50']:.3f} ms per batch)")
+        rows = [(row["class"], f"{100 * row['precision']:.2f}%", f"{100 * row['recall']:.2f}%",
+                 f"{100 * row['f1']:.2f}%", row["support"])
+                for row in metrics.as_dict()["per_class"]]
+        return "".join(lines) + "</p>" + html_table(
+            ("class", "precision", "recall", "F1", "images"), rows, numeric=(1, 2, 3, 4))
 
 
 def split_data(target: Target, split: str, data_dir: str | None = None):
     """(uint8 images N x C x H x W, int64 labels) of the split, the validation split drawn as
     training drew it (same size and seed)."""
-    from cnnlab.train.loop import prepare_data
-
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    config = replace(target.config, dataset=target.spec.name, train_size=None,
-                     data_dir=data_dir or target.config.data_dir)
-    data = prepare_data(config)
-    images, labels = data.val if split == "val" else data.test
+    config = with_split(target, data_dir)
+    splits = run_splits(config.dataset, config.val_size, config.seed, None, config.data_dir)
+    images, labels = splits.val if split == "val" else splits.test
     if len(images) == 0:
-        raise ValueError(f"{target.path} kept no validation split (val_size 0); evaluate "
-                         "with --split test")
-    return images.numpy(), labels.numpy()
+        raise ValueError(f"{target.path or target.name} kept no validation split (val_size 0); "
+                         "evaluate with --split test")
+    return images, labels
 
 
-def predictor_for(target: Target, engine: str, threads: int):
-    from cnnlab.evaluate.onnx_check import check_onnx
-    from cnnlab.evaluate.predictors import OnnxPredictor
-
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "onnx":
-        path = target.onnx_file()
-        check_onnx(path, target.spec.shape, len(target.spec.classes))
-        return OnnxPredictor(path, threads)
-    if target.is_onnx:
+def predictor_for(target: Target, engine: str | None = None, threads: int = 1,
+                  device: str = "auto", amp: str | None = None, data_dir: str | None = None):
+    """The predictor `cnnlab eval` times: the target's model on `engine` (its own by default;
+    "onnx": its exported file) and `device`."""
+    if engine not in (None, *NAMES):
+        raise ValueError(f"engine must be one of {', '.join(NAMES)}, got {engine!r}")
+    if target.is_onnx and engine not in (None, ONNX):
         raise ValueError(f"{target.path} is an ONNX file: evaluate it with --engine onnx")
-    spec = target.spec
-    return make_predictor(target.build(engine), engine, spec.mean, spec.std)
+    if engine == ONNX or target.is_onnx:
+        onnx_device(device)
+        if amp is not None:
+            raise ValueError("--amp applies to torch models; an ONNX file runs as it is")
+        if target.is_onnx:
+            model = target.path
+        elif target.is_run:
+            model = run_onnx(target, data_dir)
+        else:  # a model named bare: its export, in memory
+            model = export_target(target, None, data_dir).data
+        check_onnx(model, target.spec.shape, len(target.spec.classes))
+        return OnnxPredictor(model, threads)
+    model = target.build(engine)
+    return ModelPredictor(model, target.contract, engine_of(model).device(device), amp)
 
 
-def evaluate(target: Target, split: str = "val", engine: str = "torch", threads: int = 1,
+def evaluate(target: Target, split: str = "val", engine: str | None = None, threads: int = 1,
              repeats: int = 5, speed: bool = True, data_dir: str | None = None,
-             out: str | Path | None = None) -> Evaluation:
-    from cnnlab.evaluate.reference import reference
-    from cnnlab.files import write_atomically
-
+             out: str | Path | None = None, device: str = "auto",
+             amp: str | None = None) -> Evaluation:
     with fixed_threads(threads):
-        predict = predictor_for(target, engine, threads)
+        predict = predictor_for(target, engine, threads, device, amp, data_dir)
         images, labels = split_data(target, split, data_dir)
         pixels = images.astype(np.float32) / 255.0  # in memory before any timing starts
         outputs: list[np.ndarray] = []
         report = None
         if speed:
-            report = measure(predict, pixels, engine=engine, threads=threads, repeats=repeats,
-                             reference=reference(engine, threads), keep=outputs)
+            report = measure(predict, pixels, engine=predict.name, threads=threads,
+                             repeats=repeats, keep=outputs,
+                             reference=reference(predict.name, threads, predict.device, amp))
         else:
-            outputs = [predict(batch) for batch in to_batches(pixels)]
+            outputs = [predict.numpy(predict(predict.prepare(batch)))
+                       for batch in to_batches(pixels)]
     metrics = classification_report(np.concatenate(outputs), labels, target.spec.classes)
-    result = Evaluation(target, split, engine, metrics, report, environment(engine, threads))
-    path = Path(out) if out else target.folder / RESULT
-    write_atomically(path, (json.dumps(result.as_dict(), indent=2) + "\n").encode())
+    result = Evaluation(target, split, predict.name, metrics, report,
+                        environment(predict.name, threads, predict.device))
+    layout.write_json(Path(out) if out else target.result_path(), result.as_dict())
     return result
+

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlab.errors import first_line
+
 STANDARD_DOMAINS = ("", "ai.onnx")
 MIN_OPSET = 7  # the oldest opset ONNX Runtime still runs
 MAX_BYTES = 1 << 30
@@ -174,8 +176,7 @@ def check_onnx(source: str | Path | bytes, shape: tuple[int, int, int] | None = 
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise OnnxRejected(f"{name} is not a valid ONNX model: {first_line}") from None
+        raise OnnxRejected(f"{name} is not a valid ONNX model: {first_line(error)}") from None
     input_name, in_dims, output_name, out_dims = _check_io(model, name, shape, num_classes)
     operators = sorted({n.op_type for g in _graphs(model.graph) for n in g.node})
     return OnnxInfo(opset, input_name, in_dims, output_name, out_dims, len(model.graph.node),

@@ -1,6 +1,12 @@
 """One calling convention for every engine: float32 pixels scaled to [0, 1], shape (N, C, H, W),
-in; float32 logits out. The dataset's normalisation happens inside, as in an exported .onnx
-file, so every engine's timing covers the same work."""
+in; float32 logits out. The model's preprocessing contract is applied inside, as in an exported
+.onnx file, so every engine's timing covers the same work.
+
+A predictor has four parts, so the speed protocol can keep transfers and waiting apart from
+the work it times: `prepare` puts a batch where the model runs (a GPU's memory), calling the
+predictor runs the model, `synchronize` waits for the device to finish, `numpy` brings the
+logits back.
+"""
 
 from __future__ import annotations
 
@@ -10,54 +16,54 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
-ENGINES = ("torch", "onnx", "scratch")
+from cnnlab.data.contract import Preprocessing
+from cnnlab.models.engines import ONNX, RUNTIMES, engine_of
 
-
-class Normalised(torch.nn.Module):
-    """`model` behind the dataset's normalisation: what `cnnlab export` writes to ONNX."""
-
-    def __init__(self, model: torch.nn.Module, mean, std):
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model((pixels - self.mean) / self.std)
+NAMES = RUNTIMES  # what --engine takes
 
 
-class TorchPredictor:
-    engine = "torch"
+class ModelPredictor:
+    """A torch or scratch model behind its preprocessing contract, on `device`."""
 
-    def __init__(self, model: torch.nn.Module, mean, std):
-        self.module = Normalised(model, mean, std).eval()
+    def __init__(self, model, contract: Preprocessing, device: torch.device | None = None,
+                 amp: str | None = None):
+        self.engine = engine_of(model)
+        self.device = device or torch.device("cpu")
+        self.amp = amp
+        self.model = self.engine.prepare(model, self.device).eval()
+        self.identity = contract.is_identity
+        mean, std = contract.arrays()
+        self.mean = self.engine.tensor(mean, self.device)
+        self.std = self.engine.tensor(std, self.device)
+        with self.engine.autocast(self.device, amp):  # refuses what cannot be done, now
+            pass
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self.module(torch.from_numpy(pixels)).numpy()
+    @property
+    def name(self) -> str:
+        return self.engine.name
 
+    def prepare(self, pixels: np.ndarray):
+        return self.engine.tensor(pixels, self.device)
 
-class ScratchPredictor:
-    engine = "scratch"
+    def __call__(self, batch):
+        with self.engine.inference(), self.engine.autocast(self.device, self.amp):
+            return self.model(batch if self.identity else (batch - self.mean) / self.std)
 
-    def __init__(self, model, mean, std):
-        self.model = model.eval()
-        self.mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
-        self.std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    def synchronize(self) -> None:
+        self.engine.synchronize(self.device)
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        import cnnlab.scratch as scratch
-
-        with scratch.no_grad():
-            return self.model(scratch.tensor((pixels - self.mean) / self.std)).data
+    def numpy(self, output) -> np.ndarray:
+        return self.engine.numpy(output)
 
 
 class OnnxPredictor:
     """An .onnx file (or its bytes) run by ONNX Runtime on the CPU with a fixed thread
     count. Check the file with `onnx_check.check_onnx` first: this class trusts it."""
 
-    engine = "onnx"
+    name = ONNX
+    device = torch.device("cpu")
 
     def __init__(self, model: str | Path | bytes, threads: int = 1):
         import onnxruntime
@@ -73,47 +79,63 @@ class OnnxPredictor:
         self.input = self.session.get_inputs()[0].name
         self.outputs = [self.session.get_outputs()[0].name]
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return self.session.run(self.outputs, {self.input: pixels})[0]
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(pixels, dtype=np.float32)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(self.outputs, {self.input: batch})[0]
+
+    def synchronize(self) -> None:
+        pass
+
+    def numpy(self, output: np.ndarray) -> np.ndarray:
+        return output
 
 
-def make_predictor(model, engine: str, mean, std, threads: int = 1,
-                   onnx_path: str | Path | None = None):
-    """A predictor for a model built on `engine`; for "onnx", the exported file."""
-    if engine == "torch":
-        return TorchPredictor(model, mean, std)
-    if engine == "scratch":
-        return ScratchPredictor(model, mean, std)
-    if engine == "onnx":
-        return OnnxPredictor(onnx_path, threads)
-    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+class Plain:
+    """A bare function of pixels, as a predictor (a test's model, a simulated clock's)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, predict):
+        self.predict = predict
+
+    def prepare(self, pixels):
+        return pixels
+
+    def __call__(self, batch):
+        return self.predict(batch)
+
+    def synchronize(self) -> None:
+        pass
+
+    def numpy(self, output):
+        return output
 
 
-def zoo_predictor(name: str, net: torch.nn.Module, engine: str, shape: tuple[int, int, int],
-                  num_classes: int, mean, std, threads: int = 1,
-                  onnx_path: str | Path | None = None):
-    """A predictor for zoo model `name` with the weights of `net` (its torch build) on
-    `engine`: `net` itself, its scratch twin, or the file `onnx_path` (exported when absent)."""
-    if engine == "scratch":
-        from cnnlab.models.registry import create_model
-        from cnnlab.models.weights import load_state
+def as_predictor(predict):
+    return predict if hasattr(predict, "prepare") else Plain(predict)
 
-        twin = create_model(name, "scratch", num_classes=num_classes, in_channels=shape[0],
-                            input_size=shape[1:])
-        load_state(twin, {k: v.numpy() for k, v in net.state_dict().items()}, name)
-        net = twin
-    elif engine == "onnx" and not Path(onnx_path).is_file():
-        from cnnlab.evaluate.onnx_export import export_onnx
 
-        export_onnx(net, shape, mean, std, onnx_path, num_classes)
-    return make_predictor(net, engine, mean, std, threads, onnx_path)
+def onnx_device(device: str) -> None:
+    """ONNX Runtime runs here on the CPU; refuse any other device by name."""
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"--device {device}: ONNX Runtime runs on the CPU here "
+                         "(CPUExecutionProvider); use --device cpu (or auto)")
+
+
+def predict_all(predictor, pixels: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """The logits of every image, in batches (no timing)."""
+    predictor = as_predictor(predictor)
+    outputs = [predictor.numpy(predictor(predictor.prepare(pixels[start:start + batch_size])))
+               for start in range(0, len(pixels), batch_size)]
+    return np.concatenate(outputs) if outputs else np.empty((0, 0), np.float32)
 
 
 @contextlib.contextmanager
 def fixed_threads(threads: int) -> Iterator[None]:
     """torch's intra-op threads and the BLAS threads NumPy uses (the scratch engine), for the
     duration; ONNX Runtime takes its count per session (OnnxPredictor)."""
-    from threadpoolctl import threadpool_limits
 
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")

@@ -7,6 +7,10 @@ milliseconds of the model is matched by as long a run of the reference, right af
 right before it (alternately, ABBA, so slow drifts hit both alike). The median over segments of
 the ratio of the two throughputs is the figure to compare across machines and days; the raw
 images/s belongs to this machine at this moment.
+
+On a GPU the batches are put in its memory before the clock starts, and the device is
+synchronised before and after every timed batch: kernels run asynchronously, so without that
+the clock would time their launch, not their work.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab.evaluate.predictors import as_predictor
+
 BATCH_SIZE = 4
-Predict = Callable[[np.ndarray], np.ndarray]
+Predict = object  # a predictor (predictors.py) or a function of a batch
 
 
 def to_batches(pixels: np.ndarray, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
@@ -51,6 +57,7 @@ class SpeedReport:
     # Per repeat, one ratio per segment: (model images/s) / (reference images/s) measured
     # side by side within a few tens of milliseconds.
     segment_ratios: list[np.ndarray] | None = field(default=None, repr=False)
+    device: str = "cpu"
 
     @property
     def ratios(self) -> list[float] | None:
@@ -70,7 +77,8 @@ class SpeedReport:
     def summary(self) -> dict:
         ms = self.batch_seconds * 1e3
         result = {
-            "engine": self.engine, "threads": self.threads, "batch_size": self.batch_size,
+            "engine": self.engine, "device": self.device, "threads": self.threads,
+            "batch_size": self.batch_size,
             "images": self.images, "batches": self.batches,
             "repeats": len(self.images_per_second),
             "images_per_second": {"median": float(np.median(self.images_per_second)),
@@ -95,7 +103,8 @@ class SpeedReport:
     def text(self) -> str:
         s = self.summary()
         ips, ms = s["images_per_second"], s["ms_per_batch"]
-        lines = [f"speed ({s['engine']}, {s['threads']} thread{'s' * (s['threads'] > 1)}, "
+        lines = [f"speed ({s['engine']} on {s['device']}, {s['threads']} "
+                 f"thread{'s' * (s['threads'] > 1)}, "
                  f"batch size {s['batch_size']}, {s['images']} images in {s['batches']} "
                  f"batches, median of {s['repeats']} timed passes)",
                  f"  images/s      {ips['median']:>10.1f}   (spread {ips['spread']:.1%}: "
@@ -132,27 +141,30 @@ def steady_allocator() -> bool:
         mallopt(m_trim_threshold, 512 << 20))
 
 
-def _warm_up(predict: Predict, batches: list[np.ndarray], minimum_batches: int,
-             seconds: float, clock: Callable[[], float]) -> float:
+def _warm_up(predict, batches: list, minimum_batches: int, seconds: float,
+             clock: Callable[[], float]) -> float:
     """Run batches (cycling) until both minimums are met; the seconds per batch of the second
     half, once caches, allocators and lazy initialisation have settled."""
     started, count, times = clock(), 0, []
     while count < minimum_batches or clock() - started < seconds:
+        predict.synchronize()
         before = clock()
         predict(batches[count % len(batches)])
+        predict.synchronize()
         times.append(clock() - before)
         count += 1
     return max(float(np.mean(times[len(times) // 2:])), 1e-9)
 
 
-def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
+def measure(predict, pixels: np.ndarray, *, engine: str, threads: int,
             repeats: int = 5, batch_size: int = BATCH_SIZE,
             reference: tuple[str, Predict, np.ndarray] | None = None,
             warmup_batches: int = 3, warmup_seconds: float = 0.5,
             segment_seconds: float = 0.05,
             clock: Callable[[], float] = time.perf_counter,
             keep: list | None = None) -> SpeedReport:
-    """Time `predict` over `pixels` (float32, N x C x H x W, in [0, 1]) at `batch_size`.
+    """Time `predict` (a predictor, or a bare function of a batch) over `pixels` (float32,
+    N x C x H x W, in [0, 1]) at `batch_size`.
 
     `reference` is (name, predict, pixels) for the model timed interleaved with this one:
     each pass is cut into segments of about `segment_seconds`, and after each segment the
@@ -166,13 +178,17 @@ def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     steady_allocator()
-    batches = to_batches(pixels, batch_size)
-    images = sum(len(batch) for batch in batches)
+    predict = as_predictor(predict)
+    host_batches = to_batches(pixels, batch_size)
+    images = sum(len(batch) for batch in host_batches)
+    batches = [predict.prepare(batch) for batch in host_batches]  # on the device, untimed
     batch_seconds = _warm_up(predict, batches, warmup_batches, warmup_seconds, clock)
     segment = len(batches)
     if reference:
         name, reference_predict, reference_pixels = reference
-        reference_batches = to_batches(reference_pixels, batch_size)
+        reference_predict = as_predictor(reference_predict)
+        reference_batches = [reference_predict.prepare(batch)
+                             for batch in to_batches(reference_pixels, batch_size)]
         reference_seconds = _warm_up(reference_predict, reference_batches, warmup_batches,
                                      warmup_seconds, clock)
         segment = max(1, round(segment_seconds / batch_seconds))
@@ -196,7 +212,7 @@ def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
                     _time_batches(predict, batches, start, stop, per_batch, clock, kept)
                 reference_time, reference_images = reference_time + seconds, \
                     reference_images + count
-                mine = sum(len(b) for b in batches[start:stop]) / max(
+                mine = sum(len(b) for b in host_batches[start:stop]) / max(
                     per_batch[start:stop].sum(), 1e-12)
                 ratios.append(mine / (count / max(seconds, 1e-12)))
         rates.append(images / max(per_batch.sum(), 1e-12))
@@ -204,32 +220,40 @@ def measure(predict: Predict, pixels: np.ndarray, *, engine: str, threads: int,
         if reference:
             reference_rates.append(reference_images / max(reference_time, 1e-12))
             all_ratios.append(np.array(ratios))
+    if keep is not None:  # the logits come back from the device after the clock stops
+        keep[:] = [predict.numpy(output) for output in keep]
+    device = str(predict.device)
     if not reference:
         return SpeedReport(engine, threads, batch_size, images, len(batches), rates,
-                           np.concatenate(all_batches))
+                           np.concatenate(all_batches), device=device)
     return SpeedReport(engine, threads, batch_size, images, len(batches), rates,
-                       np.concatenate(all_batches), reference_rates, name, all_ratios)
+                       np.concatenate(all_batches), reference_rates, name, all_ratios,
+                       device)
 
 
-def _time_batches(predict: Predict, batches: list[np.ndarray], start: int, stop: int,
-                  per_batch: np.ndarray, clock: Callable[[], float], keep: list | None) -> None:
+def _time_batches(predict, batches: list, start: int, stop: int, per_batch: np.ndarray,
+                  clock: Callable[[], float], keep: list | None) -> None:
     """Time batches[start:stop] one by one into per_batch; outputs go to `keep` if given."""
     for index in range(start, stop):
+        predict.synchronize()
         before = clock()
         output = predict(batches[index])
+        predict.synchronize()
         per_batch[index] = clock() - before
         if keep is not None:
             keep.append(output)
 
 
-def _reference_segment(predict: Predict, batches: list[np.ndarray], first: int, count: int,
+def _reference_segment(predict, batches: list, first: int, count: int,
                        clock: Callable[[], float]) -> tuple[float, int, int]:
     """Run `count` reference batches from `first` on (cycling): (seconds, images, next)."""
     seconds, images = 0.0, 0
     for step in range(count):
         batch = batches[(first + step) % len(batches)]
+        predict.synchronize()
         before = clock()
         predict(batch)
+        predict.synchronize()
         seconds += clock() - before
         images += len(batch)
     return seconds, images, (first + count) % len(batches)

@@ -1,72 +1,106 @@
-"""What `cnnlab eval` and `cnnlab export` are pointed at: a run folder, a checkpoint, a weights
-file inside a run folder, or an .onnx file. Each resolves to a dataset and, for the first
-three, the training configuration and weights to rebuild the model on any engine."""
+"""What `cnnlab eval`, `export`, `report` and `viz` are pointed at, resolved in one place:
+
+- a run folder (or its checkpoint, or its model.safetensors): the model, the dataset, the
+  preprocessing contract, the split definition and the weights all come from the run, and a
+  network of the user's own is rebuilt from the run's copy of its source;
+- an .onnx file: pixels in [0, 1] in, whatever its graph holds;
+- a model named bare: a zoo name, `path/to/net.py:Name` or `package.module:factory`, with
+  `--weights` (or its initial weights), `--dataset` and `--normalize` saying what it receives.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.data import datasets
-from cnnlab.train.config import TrainConfig, read_toml
-from cnnlab.train.loop import CHECKPOINT, CONFIG
-
-WEIGHTS = "model.safetensors"
-ONNX = "model.onnx"
+from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
+from cnnlab.models.build import build_model, on_engine
+from cnnlab.models.user import is_user_model
+from cnnlab.models.weights import load_state, read_state_dict
+from cnnlab.models.zoo import is_zoo_model, model_info
+from cnnlab.runs import folder as layout
+from cnnlab.runs.checkpoint import load_checkpoint
+from cnnlab.runs.config import TrainConfig
 
 
 @dataclass
 class Target:
-    path: Path
-    folder: Path  # where eval.json goes
+    kind: str  # "run", "checkpoint", "onnx" or "model"
+    path: Path | None  # what was named: a folder or file (None for a bare model name)
+    folder: Path | None  # the run folder (None for an .onnx file or a bare model)
     spec: datasets.DatasetSpec
-    config: TrainConfig  # for an .onnx file: the defaults (they define the val split)
-    weights: dict[str, np.ndarray] | None = None  # None for an .onnx file
+    config: TrainConfig  # model, contract, split definition; defaults for an .onnx file
+    weights: dict[str, np.ndarray] | None = None  # None: an .onnx file, or initial weights
     weights_file: Path | None = None
+    source: Path | None = None  # the run's copy of the user's network
 
     @property
     def is_onnx(self) -> bool:
-        return self.weights is None
+        return self.kind == "onnx"
+
+    @property
+    def is_run(self) -> bool:
+        return self.folder is not None
 
     @property
     def name(self) -> str:
         return self.path.name if self.is_onnx else self.config.model
 
-    def build(self, engine: str):
-        """The trained model on "torch" or "scratch", weights loaded and checked."""
-        from cnnlab.models.weights import load_state
-        from cnnlab.train.backends import build_model
+    @property
+    def contract(self) -> Preprocessing:
+        return Preprocessing.of(self.spec, self.config.normalize)
 
-        model = build_model(self.config, engine, len(self.spec.classes), self.spec.shape)
-        load_state(model, self.weights, str(self.weights_file))
+    def result_path(self) -> Path:
+        """Where this target's eval.json goes by default."""
+        if self.folder is not None:
+            return self.folder / layout.EVALUATION
+        if self.path is not None:
+            return self.path.parent / layout.EVALUATION
+        if self.weights_file is not None:
+            return self.weights_file.parent / layout.EVALUATION
+        return Path(layout.EVALUATION)
+
+    def build(self, engine: str | None = None):
+        """The model with its weights, on its own engine or on `engine` (a zoo model's twin
+        there), in evaluation mode."""
+        if self.is_onnx:
+            raise ValueError(f"{self.path}: an .onnx file has no layers to build; point at the "
+                             "run folder it was exported from")
+        shape, classes = self.spec.shape, len(self.spec.classes)
+        model = build_model(self.config.model, shape, classes, self.config.engine,
+                            self.config.dropout, self.source)
+        if self.weights is not None:
+            load_state(model, self.weights, str(self.weights_file))
+        if engine is not None:
+            model = on_engine(model, self.config.model, shape, classes, engine)
         return model.eval()
 
-    def onnx_file(self) -> Path:
-        """The .onnx file: the target itself, or the run's export (made when missing or older
-        than the weights)."""
-        if self.is_onnx:
-            return self.path
-        path = self.folder / ONNX
-        if not path.is_file() or path.stat().st_mtime < self.weights_file.stat().st_mtime:
-            from cnnlab.evaluate.onnx_export import export_onnx
 
-            export_onnx(self.build("torch"), self.spec.shape, self.spec.mean, self.spec.std,
-                        path)
-        return path
-
-
-def _config_in(folder: Path, what: Path) -> TrainConfig:
-    if not (folder / CONFIG).is_file():
-        raise ValueError(f"{what} has no {CONFIG} beside it to say which model and dataset it "
-                         "is; point at the run folder that `cnnlab train --out` made")
-    return TrainConfig(**read_toml(folder / CONFIG)).validate()
+def _dataset(trained: str | None, asked: str | None, what) -> datasets.DatasetSpec:
+    if asked is None and trained is None:
+        raise ValueError(f"{what}: name the dataset with --dataset (it sets the input shape, "
+                         "the classes and the normalisation)")
+    spec = datasets.get_spec(asked or trained)
+    if trained and asked and asked != trained:
+        original = datasets.get_spec(trained)
+        if (original.shape, len(original.classes)) != (spec.shape, len(spec.classes)):
+            raise ValueError(f"{what} was trained on {trained} ({original.shape}, "
+                             f"{len(original.classes)} classes) and cannot run on {asked} "
+                             f"({spec.shape}, {len(spec.classes)} classes)")
+    return spec
 
 
-def _checkpoint_weights(path: Path) -> tuple[TrainConfig, dict[str, np.ndarray]]:
-    from cnnlab.train.checkpoint import load_checkpoint
+def _same_contract(config: TrainConfig, normalize: str | None, what) -> None:
+    if normalize is not None and normalize != config.normalize:
+        raise ValueError(f"{what} was trained with --normalize {config.normalize}: its "
+                         f"weights expect that input, so --normalize {normalize} cannot apply; "
+                         "drop the option")
 
+
+def _checkpoint(path: Path) -> tuple[TrainConfig, dict[str, np.ndarray]]:
     state = load_checkpoint(path)
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a cnnlab training checkpoint (it lacks the model or "
@@ -75,47 +109,72 @@ def _checkpoint_weights(path: Path) -> tuple[TrainConfig, dict[str, np.ndarray]]
     return TrainConfig(**state["config"]).validate(), weights
 
 
-def _dataset(config_dataset: str | None, asked: str | None, what: Path):
-    if asked is None and config_dataset is None:
-        raise ValueError(f"{what}: name the dataset to evaluate on with --dataset")
-    spec = datasets.get_spec(asked or config_dataset)
-    if config_dataset and asked and asked != config_dataset:
-        trained = datasets.get_spec(config_dataset)
-        if (trained.shape, len(trained.classes)) != (spec.shape, len(spec.classes)):
-            raise ValueError(f"{what} was trained on {config_dataset} ({trained.shape}, "
-                             f"{len(trained.classes)} classes) and cannot run on {asked} "
-                             f"({spec.shape}, {len(spec.classes)} classes)")
-    return spec
-
-
-def load_target(target: str | Path, dataset: str | None = None) -> Target:
-    path = Path(target)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist (expected a run folder, a checkpoint "
-                                "or an .onnx file)")
-    if path.is_file() and path.suffix == ".onnx":
-        config = TrainConfig(dataset=dataset or TrainConfig.dataset)
-        return Target(path, path.parent, _dataset(None, dataset, path), config)
+def _run_target(path: Path, dataset: str | None, normalize: str | None) -> Target:
     if path.is_dir():
         folder = path
-        config = _config_in(folder, path)
-        if (folder / WEIGHTS).is_file():
-            from cnnlab.models.weights import read_state_dict
-
-            weights_file, weights = folder / WEIGHTS, read_state_dict(folder / WEIGHTS)
-        elif (folder / CHECKPOINT).is_file():  # an unfinished run: its last checkpoint
-            weights_file = folder / CHECKPOINT
-            weights = _checkpoint_weights(weights_file)[1]
+        config = layout.read_config(folder, path)
+        if (folder / layout.WEIGHTS).is_file():
+            kind, weights_file = "run", folder / layout.WEIGHTS
+            weights = read_state_dict(weights_file)
+        elif (folder / layout.CHECKPOINT).is_file():  # an unfinished run: its last checkpoint
+            kind, weights_file = "run", folder / layout.CHECKPOINT
+            weights = _checkpoint(weights_file)[1]
         else:
-            raise ValueError(f"{path} holds neither {WEIGHTS} nor {CHECKPOINT}; is it a run "
-                             "folder?")
+            raise ValueError(f"{path} holds neither {layout.WEIGHTS} nor {layout.CHECKPOINT}; "
+                             "is it a run folder?")
     elif path.suffix == ".safetensors":
-        from cnnlab.models.weights import read_state_dict
-
-        folder, weights_file = path.parent, path
-        config, weights = _config_in(folder, path), read_state_dict(path)
+        folder, weights_file, kind = path.parent, path, "run"
+        config, weights = layout.read_config(folder, path), read_state_dict(path)
     else:
-        folder, weights_file = path.parent, path
-        config, weights = _checkpoint_weights(path)
+        folder, weights_file, kind = path.parent, path, "checkpoint"
+        config, weights = _checkpoint(path)
+    _same_contract(config, normalize, path)
     spec = _dataset(config.dataset, dataset, path)
-    return Target(path, folder, spec, config, weights, weights_file)
+    source = layout.source_copy(folder, config)
+    return Target(kind, path, folder, spec, config, weights, weights_file, source)
+
+
+def _model_target(name: str, dataset: str | None, weights: str | None,
+                  normalize: str | None) -> Target:
+    if not is_user_model(name):
+        model_info(name)  # an unknown name is one clear error, with close matches
+    if normalize is None:
+        raise ValueError(f"say what {name} receives with --normalize "
+                         f"{'|'.join(NORMALIZATIONS)}: the dataset's normalisation of the "
+                         "[0, 1] pixels, or the pixels themselves (it must be what the weights "
+                         "were trained on)")
+    spec = _dataset(None, dataset, name)
+    config = TrainConfig(model=name, dataset=spec.name, normalize=normalize).validate()
+    arrays = read_state_dict(weights) if weights is not None else None
+    return Target("model", None, None, spec, config, arrays,
+                  Path(weights) if weights is not None else None)
+
+
+def load_target(target: str | Path, dataset: str | None = None, weights: str | None = None,
+                normalize: str | None = None) -> Target:
+    """Resolve what a command is pointed at (see the module's docstring)."""
+    text = str(target)
+    path = Path(text)
+    if path.exists():
+        if weights is not None:
+            raise ValueError(f"{text} brings its own weights; --weights applies to a model "
+                             "named bare (a zoo name or path/to/net.py:Name)")
+        if path.is_file() and path.suffix.lower() == ".onnx":
+            if normalize is not None:
+                raise ValueError(f"{path} is an ONNX file: its preprocessing is inside its "
+                                 "graph; drop --normalize")
+            spec = _dataset(None, dataset, path)
+            config = TrainConfig(dataset=spec.name)  # the default split definition
+            return Target("onnx", path, None, spec, config)
+        return _run_target(path, dataset, normalize)
+    if is_user_model(text) or is_zoo_model(text):
+        return _model_target(text, dataset, weights, normalize)
+    raise FileNotFoundError(f"{text} does not exist (expected a run folder, a checkpoint, an "
+                            ".onnx file, a zoo model name, or path/to/net.py:Name)")
+
+
+def with_split(target: Target, data_dir: str | None) -> TrainConfig:
+    """The configuration that draws this target's splits (its own validation split, the
+    whole training set, the data where it is)."""
+    return replace(target.config, dataset=target.spec.name, train_size=None,
+                   data_dir=data_dir or target.config.data_dir)

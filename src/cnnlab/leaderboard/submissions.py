@@ -7,6 +7,7 @@ import hashlib
 
 from sqlalchemy import Engine, func, select
 
+from cnnlab.data import datasets
 from cnnlab.evaluate.onnx_check import OnnxRejected, check_onnx
 from cnnlab.leaderboard.accounts import authenticate
 from cnnlab.leaderboard.database import reading, writing
@@ -45,8 +46,6 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
     """Check the file and queue it; a refused file is recorded as rejected (its bytes are not
     kept) and raised as Refused(400). Refused and failed submissions do not count against the
     daily limit."""
-    from cnnlab.data import datasets
-
     with reading(engine) as session:
         task = session.get(Task, task_id)
         spec = datasets.get_spec(task.dataset)

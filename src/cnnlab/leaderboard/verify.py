@@ -15,6 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import datasets
+from cnnlab.evaluate.environment import environment
+from cnnlab.evaluate.metrics import classification_report
+from cnnlab.evaluate.onnx_check import check_onnx
+from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
+from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
+from cnnlab.evaluate.reference import reference
+from cnnlab.evaluate.speed import measure
+from cnnlab.leaderboard.hidden import hidden_split
+
 
 class VerificationFailed(Exception):
     """The model ran but its output cannot be scored; the message says why."""
@@ -22,16 +32,6 @@ class VerificationFailed(Exception):
 
 def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: int = 3,
            max_bytes: int = 100 * 2**20, data_dir: str | None = None) -> dict:
-    from cnnlab.data import datasets
-    from cnnlab.evaluate.environment import environment
-    from cnnlab.evaluate.metrics import classification_report
-    from cnnlab.evaluate.onnx_check import check_onnx
-    from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
-    from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
-    from cnnlab.evaluate.reference import reference
-    from cnnlab.evaluate.speed import measure
-    from cnnlab.leaderboard.hidden import hidden_split
-
     spec = datasets.get_spec(dataset)
     data = Path(model_path).read_bytes()
     check_onnx(data, spec.shape, len(spec.classes), max_bytes)

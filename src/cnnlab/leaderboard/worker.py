@@ -10,6 +10,7 @@ lease), so none is lost or counted twice."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime
 import json
@@ -94,8 +95,6 @@ def die_with_parent() -> None:
     """In a child, before it starts: the kernel ends it when its parent dies, however the
     parent dies (kill -9 runs no cleanup; uvicorn re-raises SIGTERM after its shutdown)."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 

@@ -1,31 +1,39 @@
-"""The two engines a model can be built on, by name.
+"""The engines a model can be built on, and the one place that knows how they differ.
 
 A model definition is written once against an `Engine`: `engine.nn` is `torch.nn` or
 `cnnlab.scratch.nn` (same layer names, arguments and state_dict keys), `engine.F` the matching
-functional module and `engine.cat` the channel concatenation.
+functional module and `engine.cat` the channel concatenation. Everything else that differs
+between torch and the NumPy engine is a method of theirs too, so no other module compares
+engine names: arrays in and out, no-grad and mixed precision, devices, optimizers, random
+state, and what goes into a checkpoint.
+
+Each engine lives in its own module (`torch_engine`, `scratch_engine`), imported when first
+asked for: a scratch model is built and run without importing torch at all.
+
+Batches reach an engine as torch tensors (the data pipeline and its augmentation are torch's,
+on the run's device) and results leave as NumPy arrays or torch tensors.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-from dataclasses import dataclass
+import sys
 from types import ModuleType
 
-ENGINES = {"torch": ("torch", "torch.nn"), "scratch": ("cnnlab.scratch", "cnnlab.scratch.nn")}
+OPTIMIZERS = ("sgd", "adam", "adamw")
+# name -> the module defining it; engine_of tries them in this order (scratch first: telling
+# a scratch model apart needs no torch)
+_MODULES = {"scratch": "cnnlab.models.scratch_engine", "torch": "cnnlab.models.torch_engine"}
+NAMES = ("torch", "scratch")
+ONNX = "onnx"  # not an engine: ONNX Runtime running a model's exported file, beside them
+RUNTIMES = (*NAMES, ONNX)  # what --engine takes where a trained model only runs
 
 
-@dataclass(frozen=True)
 class Engine:
     name: str
-
-    @property
-    def lib(self) -> ModuleType:
-        return importlib.import_module(ENGINES[self.name][0])
-
-    @property
-    def nn(self) -> ModuleType:
-        return importlib.import_module(ENGINES[self.name][1])
+    lib: ModuleType
+    nn: ModuleType
+    distributable: bool  # trains in several processes under torchrun
 
     @property
     def F(self) -> ModuleType:  # the name every torch user writes
@@ -34,12 +42,30 @@ class Engine:
     def cat(self, tensors, dim: int):
         return self.lib.cat(tensors, dim)
 
+    def __repr__(self) -> str:
+        return f"<{self.name} engine>"
 
-@functools.cache
-def get_engine(name: str) -> Engine:
-    if name not in ENGINES:
-        raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
-    return Engine(name)
+    def owns(self, model) -> bool:
+        return isinstance(model, self.nn.Module)
+
+
+def get_engine(name: str | Engine) -> Engine:
+    if isinstance(name, Engine):
+        return name
+    if name not in _MODULES:
+        raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(NAMES)}")
+    return importlib.import_module(_MODULES[name]).ENGINE
+
+
+def engine_of(model) -> Engine:
+    """The engine that built `model` (a torch.nn.Module or a cnnlab.scratch.nn.Module)."""
+    for name in _MODULES:
+        if name == "torch" and "torch" not in sys.modules:
+            break  # no torch model can exist yet
+        if get_engine(name).owns(model):
+            return get_engine(name)
+    raise TypeError(f"expected a torch.nn.Module or a cnnlab.scratch.nn.Module, got "
+                    f"{type(model).__name__}")
 
 
 def nn_namespace(engine: str) -> ModuleType:
@@ -47,15 +73,21 @@ def nn_namespace(engine: str) -> ModuleType:
     return get_engine(engine).nn
 
 
-def engine_of(model) -> str:
-    """Which engine built `model`: 'scratch' for a cnnlab.scratch Module, 'torch' for a
-    torch.nn.Module."""
-    from cnnlab.scratch.nn import Module as ScratchModule
+def manual_seed(seed: int) -> None:
+    """Seed every engine's generator: a model's initialisation draws from its engine's."""
+    for name in NAMES:
+        get_engine(name).manual_seed(seed)
 
-    if isinstance(model, ScratchModule):
-        return "scratch"
-    torch_nn = importlib.import_module("torch.nn")
-    if isinstance(model, torch_nn.Module):
-        return "torch"
-    raise TypeError(f"expected a torch.nn.Module or a cnnlab.scratch.nn.Module, got "
-                    f"{type(model).__name__}")
+
+def optimizer(optim: ModuleType, kind: str, params, lr, momentum, nesterov, weight_decay,
+              **implementation):
+    """The optimizer `kind` from an engine's `optim` module (the same names on both)."""
+    params = list(params)
+    if kind == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay, **implementation)
+    if kind == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay, **implementation)
+    if kind == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay, **implementation)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")

@@ -19,7 +19,7 @@ def lenet5(engine: Engine | str = "torch", num_classes: int = 10, in_channels: i
     if size not in ((28, 28), (32, 32)):
         raise ValueError(f"lenet5: input_size must be 32x32 (the paper's) or 28x28 (C1 pads "
                          f"by 2), got {size[0]}x{size[1]}")
-    nn = (get_engine(engine) if isinstance(engine, str) else engine).nn
+    nn = get_engine(engine).nn
     return nn.Sequential(
         nn.Conv2d(in_channels, 6, kernel_size=5, padding=2 if size == (28, 28) else 0),
         nn.ReLU(),

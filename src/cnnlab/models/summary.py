@@ -14,12 +14,20 @@ import contextlib
 from collections.abc import Callable, Iterator
 from math import prod
 
+import numpy as np
+import torch
+
 from cnnlab.arithmetic import layers as describe
 from cnnlab.arithmetic import receptive_field as rf
+from cnnlab.arithmetic.explain import parse_shape
 from cnnlab.arithmetic.layers import Layer
 from cnnlab.arithmetic.sizes import LayerDoesNotFit
 from cnnlab.arithmetic.table import LayerTable, format_shape
-from cnnlab.models.engines import engine_of
+from cnnlab.data.datasets import get_spec
+from cnnlab.errors import first_line
+from cnnlab.models.engines import engine_of, get_engine
+from cnnlab.models.user import is_user_model, load_user_model
+from cnnlab.models.zoo import create_model, model_info
 
 _ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
                 "Hardswish", "Softmax", "LogSoftmax", "PReLU"}
@@ -155,48 +163,13 @@ def _hooks(model, tracer: _Tracer):
             handle.remove()
 
 
-def _flat_tensors(values, is_tensor) -> Iterator:
-    for value in values:
-        if isinstance(value, (list, tuple)):
-            yield from _flat_tensors(value, is_tensor)
-        elif is_tensor(value):
-            yield value
-
-
-def _run_torch(model, input_shape, tracer: _Tracer):
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    class FollowOps(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            output = func(*args, **(kwargs or {}))
-            if isinstance(output, torch.Tensor):
-                inputs = _flat_tensors([*args, *(kwargs or {}).values()],
-                                       lambda v: isinstance(v, torch.Tensor))
-                tracer.follow_op(output, list(inputs))
-            return output
-
+def _run(model, engine, input_shape, tracer: _Tracer):
     parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn((1, *input_shape), generator=generator, dtype=dtype)
-    tracer.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
-    with torch.no_grad(), FollowOps():
-        return model(x)
-
-
-def _run_scratch(model, input_shape, tracer: _Tracer):
-    import numpy as np
-
-    import cnnlab.scratch as scratch
-    from cnnlab.scratch.tensor import observe_ops
-
-    parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else np.float32
+    dtype = engine.numpy(parameter).dtype if parameter is not None else np.float32
     values = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(dtype)
-    x = scratch.tensor(values)
+    x = engine.tensor(values, torch.device("cpu"))
     tracer.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
-    with scratch.no_grad(), observe_ops(tracer.follow_op):
+    with engine.no_grad(), engine.observe_ops(tracer.follow_op):
         return model(x)
 
 
@@ -209,17 +182,15 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
     model.eval()  # batch norm on a single image needs its running statistics
     try:
         with _hooks(model, tracer):
-            run = _run_torch if engine == "torch" else _run_scratch
-            run(model, tuple(input_shape), tracer)
+            _run(model, engine, tuple(input_shape), tracer)
     except (LayerDoesNotFit, ValueError):
         raise
     except (RuntimeError, TypeError, IndexError) as error:
         if "please report this" in str(error):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"the forward pass of {name or type(model).__name__} on a "
                          f"{format_shape(tuple(input_shape))} input failed: "
-                         f"{type(error).__name__}: {message}") from None
+                         f"{type(error).__name__}: {first_line(error)}") from None
     finally:
         model.train(was_training)
     params = list(model.parameters())
@@ -229,28 +200,32 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
         layers=tracer.layers,
         params=sum(int(prod(p.shape)) for p in params),
         trainable_params=sum(int(prod(p.shape)) for p in params if p.requires_grad),
-        engine=engine,
+        engine=engine.name,
     )
 
 
 def model_table(spec: str, input_text: str | None = None, engine: str | None = None,
-                num_classes: int | None = None) -> LayerTable:
+                num_classes: int | None = None, dataset: str | None = None) -> LayerTable:
     """The table `cnnlab shapes MODEL` prints: MODEL is a zoo name or the user's own network
-    (`net.py:ClassName`, `package.module:factory`); `input_text` is CxHxW, HxW or H."""
-    from cnnlab.arithmetic.explain import parse_shape
-    from cnnlab.models.registry import create_model, model_info
-    from cnnlab.models.user import is_user_model, load_user_model
-
-    shape = parse_shape(input_text) if input_text is not None else None
+    (`net.py:ClassName`, `package.module:factory`); `input_text` is CxHxW, HxW or H, or
+    `dataset` gives the input shape and the classes."""
+    if dataset is not None:
+        if input_text is not None:
+            raise ValueError("give either --dataset or --input, not both")
+        data = get_spec(dataset)
+        if num_classes is not None and num_classes != len(data.classes):
+            raise ValueError(f"{dataset} has {len(data.classes)} classes; drop --num-classes")
+        shape, num_classes = data.shape, len(data.classes)
+    else:
+        shape = parse_shape(input_text) if input_text is not None else None
     if is_user_model(spec):
         if shape is None or len(shape) != 3:
-            raise ValueError(f"give the input of {spec} as --input CxHxW (e.g. 3x32x32)")
-        if num_classes is not None:
-            raise ValueError("--num-classes applies to zoo models; your network sets its own")
-        model = load_user_model(spec)
-        if engine is not None and engine != engine_of(model):
-            raise ValueError(f"{spec} builds a {engine_of(model)} model; --engine {engine} "
-                             "applies to zoo models only")
+            raise ValueError(f"give the input of {spec} as --input CxHxW (e.g. 3x32x32) or "
+                             "--dataset NAME")
+        model = load_user_model(spec, num_classes, shape[0])
+        if engine is not None and get_engine(engine) is not engine_of(model):
+            raise ValueError(f"{spec} builds a {engine_of(model).name} model; --engine "
+                             f"{engine} applies to zoo models only")
         return summarize(model, shape, spec)
     info = model_info(spec)
     if shape is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.errors import first_line
 from cnnlab.models.engines import engine_of
 
 # Batch norm's step counter: torchvision's older weight files do not have it, torch fills it.
@@ -37,9 +38,8 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"{path} is not a state-dict file that torch.load(weights_only=True) "
-                         f"accepts: {type(error).__name__}: {first_line}") from None
+                         f"accepts: {type(error).__name__}: {first_line(error)}") from None
     for wrapper in ("state_dict", "model"):  # a training checkpoint that holds the weights
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -79,13 +79,6 @@ def load_weights(model, path: str | Path) -> None:
 def load_state(model, state: dict[str, np.ndarray], source: str) -> None:
     """Copy `state` (NumPy arrays by name) into `model`, on either engine, after checking
     every key and shape; `source` names where the state came from in errors."""
-    engine = engine_of(model)
     own = model.state_dict()
     check_state_dict({k: tuple(v.shape) for k, v in own.items()}, state, source)
-    if engine == "torch":
-        import torch
-
-        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                               for k, v in state.items()}, strict=False)
-    else:
-        model.load_state_dict(state, strict=False)
+    engine_of(model).load_weights(model, state)

@@ -6,7 +6,7 @@ imports torch, so every gradient it computes comes from the formulas written her
 
 import numpy as np
 
-from cnnlab.scratch.random import get_rng_state, manual_seed, set_rng_state
+from cnnlab.scratch.random import generator, get_rng_state, manual_seed, set_rng_state
 from cnnlab.scratch.tensor import Tensor, cat, is_grad_enabled, no_grad, stack
 
 float32 = np.float32
@@ -26,8 +26,6 @@ def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
 
 
 def randn(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    from cnnlab.scratch.random import generator
-
     values = generator().standard_normal(_shape(shape)).astype(dtype)
     return Tensor(values, requires_grad=requires_grad)
 

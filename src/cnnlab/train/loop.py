@@ -1,93 +1,53 @@
-"""`cnnlab train`: one readable training loop for both engines.
+"""`cnnlab train`: one readable training loop for every model, engine and device.
 
-The dataset sits in memory as uint8 tensors; each batch is augmented and normalised on the fly.
-After every epoch a checkpoint (model, optimizer, step, every RNG state) replaces the previous
-one atomically, so `--resume` continues to the very weights an uninterrupted run reaches.
-Ctrl-C is deferred to the end of the current step, then saved the same way mid-epoch.
+The dataset sits in memory as uint8 tensors on the run's device (a GPU's batches never leave
+it); each batch is augmented there and turned into what the model receives by the run's
+preprocessing contract. The step itself is the five lines of every PyTorch tutorial, written
+once for both engines (`Run.train_step`). After every epoch a checkpoint (model, optimizer,
+step, every RNG state) replaces the previous one atomically, so `--resume` continues to the
+very weights an uninterrupted run reaches. Ctrl-C is deferred to the end of the current
+step, then saved the same way mid-epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.numpy import save as safetensors_bytes
+from tqdm.auto import tqdm
 
-from cnnlab.data import datasets
 from cnnlab.data.augment import augment
-from cnnlab.data.splits import balanced_subset, stratified_split
+from cnnlab.data.contract import Preprocessing
+from cnnlab.data.datasets import get_spec
+from cnnlab.data.splits import run_splits
+from cnnlab.files import write_atomically
+from cnnlab.models import engines
+from cnnlab.models.build import build_model
+from cnnlab.models.engines import engine_of
+from cnnlab.models.torch_engine import accelerator_name
+from cnnlab.models.user import is_user_model, parse_user_model
+from cnnlab.runs import folder as layout
+from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.runs.config import TrainConfig
 from cnnlab.train import distributed
-from cnnlab.train.backends import build_backend
-from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint, write_atomically
-from cnnlab.train.config import TrainConfig, to_toml
 from cnnlab.train.schedule import learning_rate
 
-CHECKPOINT, CONFIG, METRICS, RESULT = "checkpoint.pt", "config.toml", "metrics.jsonl", \
-    "result.json"
 HEADER = (f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'val loss':>8}  "
           f"{'val acc':>7}  {'lr':>8}  {'seconds':>7}")
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and step."""
-
-
-@dataclass
-class Data:
-    spec: datasets.DatasetSpec
-    train: tuple[torch.Tensor, torch.Tensor]
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
-
-
-def prepare_data(config: TrainConfig) -> Data:
-    spec = datasets.get_spec(config.dataset)
-    splits = datasets.load(spec, config.data_dir)
-    images, labels = splits["train"]
-    train_index, val_index = stratified_split(labels, config.val_size, config.seed)
-    if config.train_size is not None:
-        if config.train_size > len(train_index):
-            raise ValueError(f"train_size {config.train_size} is more than the "
-                             f"{len(train_index)} training images left after a validation "
-                             f"split of {config.val_size}")
-        train_index = train_index[balanced_subset(labels[train_index], config.train_size,
-                                                  config.seed)]
-
-    def tensors(index):
-        return torch.from_numpy(images[index]), torch.from_numpy(labels[index])
-
-    test_images, test_labels = splits["test"]
-    return Data(spec, tensors(train_index), tensors(val_index),
-                (torch.from_numpy(test_images), torch.from_numpy(test_labels)))
-
-
-def normalise(images: torch.Tensor, spec: datasets.DatasetSpec) -> torch.Tensor:
-    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std).view(1, -1, 1, 1)
-    return (images.float() / 255.0 - mean) / std
-
-
-def evaluate(backend, images: torch.Tensor, labels: torch.Tensor, spec,
-             batch_size: int = 1000) -> tuple[float | None, float | None]:
-    """(mean cross-entropy, accuracy) over a whole split; (None, None) for an empty one."""
-    if len(images) == 0:
-        return None, None
-    loss, correct = 0.0, 0
-    for start in range(0, len(images), batch_size):
-        x = normalise(images[start : start + batch_size], spec)
-        y = labels[start : start + batch_size]
-        logits = backend.logits(x)
-        loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    return loss / len(images), correct / len(images)
 
 
 @contextlib.contextmanager
@@ -105,93 +65,145 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 class Run:
-    def __init__(self, config: TrainConfig, report: Callable[[str], None] = print):
-        self.cluster = distributed.join()
-        if self.cluster.distributed and config.engine != "torch":
-            raise ValueError("several processes (torchrun) need --engine torch; the scratch "
-                             "engine trains in one process")
-        self.config = config
-        self.report = report if self.cluster.is_main else (lambda line: None)
+    """A training run: its model, optimizer and data on one engine and device.
+
+    `source` is the file to build the user's network from (the run folder's copy, once there
+    is one); `report` receives every line the run prints."""
+
+    def __init__(self, config: TrainConfig, report: Callable[[str], None] = print,
+                 source: Path | None = None):
         self.folder = config.run_dir()
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.data = prepare_data(config)
-        torch.manual_seed(config.seed)
-        if config.engine == "scratch":
-            import cnnlab.scratch as scratch
-
-            scratch.manual_seed(config.seed)
-        spec = self.data.spec
-        self.backend = build_backend(config, len(spec.classes), spec.shape, self.cluster)
+        spec = get_spec(config.dataset)
+        self.contract = Preprocessing.of(spec, config.normalize)
+        engines.manual_seed(config.seed)  # the model's initialisation draws from its engine
+        model = build_model(config.model, spec.shape, len(spec.classes), config.engine,
+                            config.dropout, source)
+        self.engine = engine_of(model)
+        self.config = config = replace(config, engine=self.engine.name)
+        if distributed.world_size() > 1 and not self.engine.distributable:
+            raise ValueError("several processes (torchrun) need --engine torch; the "
+                             f"{self.engine.name} engine trains in one process")
+        self.device = self.engine.device(config.device, distributed.local_rank())
+        with self.engine.autocast(self.device, config.amp):  # refuses what cannot be done
+            pass
+        # the data last: a model or device that cannot be had is said before it loads
+        self.splits = run_splits(config.dataset, config.val_size, config.seed,
+                                 config.train_size, config.data_dir)
+        self.cluster = distributed.join(self.device)
+        self.report = report if self.cluster.is_main else (lambda line: None)
+        self.channels_last = not is_user_model(config.model)  # see TorchEngine.prepare
+        self.model = self.engine.prepare(model, self.device, self.channels_last)
+        self.net = self.cluster.wrap(self.model, self.device)  # what the step calls
+        self.optimizer = self.engine.optimizer(
+            config.optimizer, self.model.parameters(), config.lr, config.momentum,
+            config.nesterov, config.weight_decay, self.device)
+        self.scaler = self.engine.grad_scaler(self.device, config.amp)
+        self.data = {split: tuple(torch.from_numpy(array).to(self.device) for array in pair)
+                     for split, pair in (("train", self.splits.train),
+                                         ("val", self.splits.val), ("test", self.splits.test))}
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
         self.augment_rng = torch.Generator().manual_seed(config.seed + 2)
-        self.steps_per_epoch = -(-len(self.data.train[0]) // config.batch_size)
+        self.steps_per_epoch = -(-len(self.data["train"][0]) // config.batch_size)
         self.epoch, self.step = 1, 0  # the epoch under way and the steps it has done
         self.order: torch.Tensor | None = None
         self.sums = [0.0, 0, 0]  # loss sum, correct, seen: so far in this epoch
         self.train_seconds = 0.0
         self.stopping = False  # Ctrl-C was pressed (on any rank)
 
-    # ------------------------------------------------------------ checkpoints
-    def state(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "shuffle": self.shuffle.get_state(),
-               "augment": self.augment_rng.get_state()}
-        if self.config.engine == "scratch":
-            import cnnlab.scratch as scratch
+    # ------------------------------------------------------------ the step
+    def train_step(self, x, y) -> tuple[float, int]:
+        """One optimizer step on a batch: (its loss, its correct predictions). The weights
+        stay untouched when the loss is not finite on every rank."""
+        self.net.train()
+        with self.engine.autocast(self.device, self.config.amp):
+            logits = self.net(x)
+            loss = self.engine.F.cross_entropy(logits, y,
+                                               label_smoothing=self.config.label_smoothing)
+        value = loss.item()
+        if not self.cluster.all_finite(value, self.device):
+            return (float("nan") if math.isfinite(value) else value), 0
+        self.optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return value, self.engine.correct(logits, y)
 
-            rng["scratch"] = json.dumps(scratch.get_rng_state())
-        return {**self.backend.state_dict(), "rng": rng, "epoch": self.epoch,
-                "step": self.step, "order": self.order, "sums": list(self.sums),
-                "train_seconds": self.train_seconds, "config": asdict(self.config)}
-
-    def restore(self, state: dict) -> None:
-        self.backend.load_state_dict(state)
-        torch.set_rng_state(state["rng"]["torch"])
-        self.shuffle.set_state(state["rng"]["shuffle"])
-        self.augment_rng.set_state(state["rng"]["augment"])
-        if "scratch" in state["rng"]:
-            import cnnlab.scratch as scratch
-
-            scratch.set_rng_state(json.loads(state["rng"]["scratch"]))
-        self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
-        self.sums = list(state["sums"])
-        self.train_seconds = state["train_seconds"]
-
-    def save(self) -> None:
-        if self.cluster.is_main:
-            save_checkpoint(self.folder / CHECKPOINT, self.state())
-
-    # ------------------------------------------------------------ the loop
-    def batches(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def batches(self) -> Iterator[tuple[int, object, object]]:
         if self.order is None:
-            self.order = torch.randperm(len(self.data.train[0]), generator=self.shuffle)
-        images, labels = self.data.train
+            self.order = torch.randperm(len(self.data["train"][0]), generator=self.shuffle)
+        images, labels = self.data["train"]
         augmentations = self.config.augmentations()
-        spec = self.data.spec
+        size = self.splits.spec.shape[1]
         for step in range(self.step, self.steps_per_epoch):
-            index = self.order[step * self.config.batch_size : (step + 1) *
-                               self.config.batch_size]
+            index = self.order[step * self.config.batch_size:
+                               (step + 1) * self.config.batch_size].to(self.device)
             x = images[index]
             if augmentations:
                 x = augment(x, self.augment_rng,
-                            crop_padding=spec.shape[1] // 8 if "crop" in augmentations else 0,
+                            crop_padding=size // 8 if "crop" in augmentations else 0,
                             flip="flip" in augmentations,
-                            cutout_size=spec.shape[1] // 4 if "cutout" in augmentations else 0)
+                            cutout_size=size // 4 if "cutout" in augmentations else 0)
             y = labels[index]
             if self.cluster.distributed:  # the same global batch everywhere, a share per rank
                 x, y = x[self.cluster.rank :: self.cluster.world], \
                     y[self.cluster.rank :: self.cluster.world]
-            yield step, normalise(x, spec), y
+            yield (step, self.engine.inputs(self.contract.images(x), self.channels_last),
+                   self.engine.targets(y))
+
+    def evaluate(self, split: str, batch_size: int = 1000) -> tuple[float | None, float | None]:
+        """(mean cross-entropy, accuracy) over a whole split; (None, None) for an empty one."""
+        images, labels = self.data[split]
+        if len(images) == 0:
+            return None, None
+        loss, correct = 0.0, 0
+        self.model.eval()
+        with self.engine.no_grad(), self.engine.autocast(self.device, self.config.amp):
+            for start in range(0, len(images), batch_size):
+                x = self.contract.images(images[start : start + batch_size])
+                logits = self.engine.to_torch(self.model(self.engine.inputs(
+                    x, self.channels_last)))
+                y = labels[start : start + batch_size].to(logits.device)
+                loss += float(torch.nn.functional.cross_entropy(logits.float(), y,
+                                                                reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+        return loss / len(images), correct / len(images)
 
     def lr_at(self, step_in_epoch: int) -> float:
         total = self.config.epochs * self.steps_per_epoch
         done = (self.epoch - 1) * self.steps_per_epoch + step_in_epoch
         return learning_rate(self.config.schedule, self.config.lr, done, total)
 
+    # ------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        rng = {"shuffle": self.shuffle.get_state(), "augment": self.augment_rng.get_state(),
+               **self.engine.rng_state(self.device)}
+        return {"model": self.engine.to_checkpoint(dict(self.model.state_dict())),
+                "optimizer": self.engine.to_checkpoint(self.optimizer.state_dict()),
+                "scaler": self.scaler.state_dict(), "rng": rng, "epoch": self.epoch,
+                "step": self.step, "order": self.order, "sums": list(self.sums),
+                "train_seconds": self.train_seconds, "config": asdict(self.config)}
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(self.engine.from_checkpoint(state["model"]))
+        self.optimizer.load_state_dict(self.engine.from_checkpoint(state["optimizer"]))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.shuffle.set_state(state["rng"]["shuffle"])
+        self.augment_rng.set_state(state["rng"]["augment"])
+        self.engine.set_rng_state(state["rng"], self.device)
+        self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
+        self.sums = list(state["sums"])
+        self.train_seconds = state["train_seconds"]
+
+    def save(self) -> None:
+        if self.cluster.is_main:
+            save_checkpoint(self.folder / layout.CHECKPOINT, self.state())
+
+    # ------------------------------------------------------------ the loop
     def train_epoch(self, interrupted: Callable[[], bool]) -> bool:
         """Run the rest of the current epoch; False when Ctrl-C stopped it."""
-        from tqdm import tqdm
-
         started = time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=self.step, file=sys.stderr,
                    leave=False, disable=None if self.cluster.is_main else True,
@@ -199,16 +211,17 @@ class Run:
         try:
             for step, x, y in self.batches():
                 lr = self.lr_at(step)
-                self.backend.set_lr(lr)
-                loss, correct = self.backend.train_step(x, y)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                loss, correct = self.train_step(x, y)
                 loss_sum, correct, seen, stop = self.cluster.sum(
-                    [loss * len(y), correct, len(y), float(interrupted())])
+                    [loss * len(y), correct, len(y), float(interrupted())], self.device)
                 loss = loss_sum / seen
-                if not np.isfinite(loss):
+                if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"the loss became {loss} at epoch {self.epoch}, step {step + 1} "
                         f"(lr {lr:.3g}); stopped before updating the weights. The last good "
-                        f"checkpoint is {self.folder / CHECKPOINT} (epoch "
+                        f"checkpoint is {self.folder / layout.CHECKPOINT} (epoch "
                         f"{self.epoch - 1}); try a lower --lr")
                 self.sums = [self.sums[0] + loss_sum, self.sums[1] + int(correct),
                              self.sums[2] + int(seen)]
@@ -224,8 +237,7 @@ class Run:
         return True
 
     def finish_epoch(self, seconds: float) -> dict:
-        val_loss, val_acc = (evaluate(self.backend, *self.data.val, self.data.spec)
-                             if self.cluster.is_main else (None, None))
+        val_loss, val_acc = self.evaluate("val") if self.cluster.is_main else (None, None)
         loss_sum, correct, seen = self.sums
         row = {"epoch": self.epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "val_loss": val_loss, "val_acc": val_acc,
@@ -233,8 +245,7 @@ class Run:
         self.epoch, self.step, self.order, self.sums = self.epoch + 1, 0, None, [0.0, 0, 0]
         self.save()  # the checkpoint first: metrics never run ahead of it
         if self.cluster.is_main:
-            with open(self.folder / METRICS, "a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            layout.append_history(self.folder, row)
         self.cluster.barrier()
         val_loss_text = "-" if val_loss is None else f"{val_loss:.4f}"
         val_acc_text = "-" if val_acc is None else f"{val_acc:.4f}"
@@ -268,34 +279,53 @@ class Run:
         if not self.cluster.is_main:
             self.cluster.barrier()
             return {}
-        test_loss, test_acc = evaluate(self.backend, *self.data.test, self.data.spec)
+        test_loss, test_acc = self.evaluate("test")
         result = {"test_accuracy": test_acc, "test_loss": test_loss,
                   "epochs": self.config.epochs, "train_seconds": self.train_seconds,
-                  "train_images": len(self.data.train[0]), "engine": self.config.engine}
-        write_atomically(self.folder / RESULT, (json.dumps(result, indent=2) + "\n").encode())
-        self.save_weights()
+                  "train_images": len(self.data["train"][0]), "engine": self.engine.name,
+                  "device": str(self.device),
+                  "device_name": accelerator_name(self.device), "amp": self.config.amp}
+        layout.write_json(self.folder / layout.RESULT, result)
+        arrays = {k: np.ascontiguousarray(v) for k, v in self.engine.weights(self.model).items()}
+        write_atomically(self.folder / layout.WEIGHTS, safetensors_bytes(arrays))
         self.cluster.barrier()
         return result
 
-    def save_weights(self) -> None:
-        from safetensors.torch import save
-
-        weights = self.backend.state_dict()["model"]
-        tensors = {k: v.detach().contiguous() if isinstance(v, torch.Tensor) else v
-                   for k, v in weights.items()}
-        write_atomically(self.folder / "model.safetensors", save(tensors))
+    def describe(self) -> str:
+        """The line a run starts with: what trains on what, where."""
+        config, spec = self.config, self.splits.spec
+        processes = f", {self.cluster.world} processes" if self.cluster.distributed else ""
+        name = accelerator_name(self.device)
+        device = f"{self.device}" + (f" ({name})" if name else "")
+        amp = f", {config.amp} mixed precision" if config.amp else ""
+        receives = "normalised pixels" if config.normalize == "dataset" else "pixels in [0, 1]"
+        return (f"{config.model} on {spec.name} ({self.engine.name} engine on {device}{amp}"
+                f"{processes}): {len(self.splits.train[0])} training and "
+                f"{len(self.splits.val[0])} validation images, batch {config.batch_size}, "
+                f"{config.optimizer} lr {config.lr}, {config.schedule} schedule, the model "
+                f"receives {receives}; run folder {self.folder}")
 
 
 def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
+    """A new run in config.run_dir(); a network of the user's own is copied into it."""
     folder = config.run_dir()
-    if (folder / CHECKPOINT).exists():
+    if (folder / layout.CHECKPOINT).exists():
         raise ValueError(f"{folder} already holds a run; continue it with --resume {folder} "
                          "or choose another --out")
-    run = Run(config, report)
+    original = parse_user_model(config.model).source_file() \
+        if is_user_model(config.model) else None
+    before = layout.sha256_of(original) if original else None
+    run = Run(replace(config, source=None, source_sha256=None), report, original)
     if run.cluster.is_main:
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(folder / CONFIG, to_toml(config).encode())
-        (folder / METRICS).write_text("")
+        if original is not None:
+            source, sha256 = layout.copy_source(folder, original)
+            if sha256 != before:
+                raise ValueError(f"{original} changed while the run was starting; start it "
+                                 "again")
+            run.config = replace(run.config, source=source, source_sha256=sha256)
+        layout.write_config(folder, run.config)
+        layout.start_history(folder)
     run.cluster.barrier()
     return run
 
@@ -303,22 +333,36 @@ def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
 def resume(folder: str | Path, epochs: int | None = None,
            report: Callable[[str], None] = print) -> Run:
     """Continue the run in `folder` from its checkpoint; `epochs` may extend a finished run
-    (with the schedule stretched to the new length, which changes its remaining steps)."""
+    (with the schedule stretched to the new length, which changes its remaining steps). A
+    network of the user's own is rebuilt from the run's copy of its source."""
     folder = Path(folder)
-    state = load_checkpoint(folder / CHECKPOINT)
+    state = load_checkpoint(folder / layout.CHECKPOINT)
     config = TrainConfig(**state["config"])
     config.out = str(folder)
     if epochs is not None:
         config.epochs = epochs
     config.validate()
-    run = Run(config, report)
+    copy = layout.source_copy(folder, config)
+    if copy is not None:
+        report(source_note(config, copy))
+    run = Run(config, report, copy)
     run.restore(state)
-    completed = run.epoch - 1
     if run.cluster.is_main:
-        lines = (folder / METRICS).read_text().splitlines() if (folder / METRICS).exists() \
-            else []
-        kept = [line for line in lines if line and json.loads(line)["epoch"] <= completed]
-        write_atomically(folder / METRICS, "".join(line + "\n" for line in kept).encode())
+        layout.keep_history(folder, run.epoch - 1)
     run.cluster.barrier()
     report(f"resuming {folder} at epoch {run.epoch}, step {run.step}")
     return run
+
+
+def source_note(config: TrainConfig, copy: Path) -> str:
+    """What became of the user's file since the run copied it."""
+    try:
+        original = parse_user_model(config.model).source_file()
+    except (FileNotFoundError, ValueError):
+        return (f"{config.model.rpartition(':')[0]} is gone; the run continues with its own "
+                f"copy, {copy}")
+    if layout.sha256_of(original) != config.source_sha256:
+        return (f"{original} has changed since this run started (sha256 "
+                f"{layout.sha256_of(original)[:12]}, the run's copy {config.source_sha256[:12]}"
+                f"); the run continues with its own copy, {copy}, which its weights belong to")
+    return f"{original} is unchanged since this run started (sha256 {config.source_sha256[:12]})"

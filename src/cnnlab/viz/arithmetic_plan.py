@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab import scratch
 from cnnlab.arithmetic import sizes
+from cnnlab.scratch.nn import functional as F
 
 INPUT, PADDING, INSERTED = "input", "padding", "inserted"
 POOL_MODES = ("max", "avg", "sum")
@@ -237,9 +239,6 @@ def _engine_conv(values, weights, stride, padding, dilation, transposed, output_
     """The output from cnnlab's scratch engine; without kernel values, there is none."""
     if weights is None:
         return None
-    from cnnlab import scratch
-    from cnnlab.scratch.nn import functional as F
-
     x = scratch.tensor(values[None, None])
     w = scratch.tensor(weights[None, None])
     if transposed:
@@ -299,9 +298,6 @@ def _pool_expression(shown, taps, mode, value) -> str:
 
 
 def _engine_pool(values, kernel, stride, padding, mode):
-    from cnnlab import scratch
-    from cnnlab.scratch.nn import functional as F
-
     x = scratch.tensor(values[None, None])
     pool = {"max": F.max_pool2d, "avg": F.avg_pool2d, "sum": F.sum_pool2d}[mode]
     return np.asarray(pool(x, kernel, stride, padding).numpy(), dtype=np.float64)[0, 0]

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab import scratch
+from cnnlab.data import datasets
 from cnnlab.files import write_atomically
+from cnnlab.scratch.nn import functional as F
 from cnnlab.viz import canvas
 from cnnlab.viz.animate import animate
 from cnnlab.viz.arithmetic_plan import conv_plan, parse_values, pool_plan
@@ -43,8 +46,6 @@ ANIMATIONS = (
 
 def _feature_map_image(data_dir: str | None) -> tuple[np.ndarray, str]:
     """A real image when Fashion-MNIST is installed, else a drawn one: (H, W) in [0, 1]."""
-    from cnnlab.data import datasets
-
     try:
         images, labels = datasets.load(datasets.FASHION_MNIST, data_dir,
                                        allow_download=False)["test"]
@@ -60,9 +61,6 @@ def _feature_map_image(data_dir: str | None) -> tuple[np.ndarray, str]:
 def relu_figure(data_dir: str | None = None):
     """An edge detector's feature map before and after ReLU: negative responses (edges from
     light to dark) become 0."""
-    from cnnlab import scratch
-    from cnnlab.scratch.nn import functional as F
-
     image, what = _feature_map_image(data_dir)
     x = scratch.tensor(image[None, None].astype(np.float32))
     feature_map = F.conv2d(x, scratch.tensor(EDGE_KERNEL[None, None].astype(np.float32)),

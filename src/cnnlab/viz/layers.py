@@ -1,13 +1,17 @@
-"""Which layers of a trained torch model to draw, found by running it: the first convolution
-actually applied (not merely the first one declared), and the conv/ReLU/pool outputs of the
-first blocks for one image."""
+"""Which layers of a trained model (torch or scratch) to draw, found by running it: the first
+convolution actually applied (not merely the first one declared), and the conv/ReLU/pool
+outputs of the first blocks for one image."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from cnnlab.models.engines import engine_of
+
+_CPU = torch.device("cpu")  # where a trained model is looked into
 _POOLS = ("MaxPool2d", "AvgPool2d", "LPPool2d")
 _ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU")
 
@@ -43,8 +47,7 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
     """Run `image` (C, H, W, normalised as in training) through `model` and keep every conv,
     ReLU and pooling output, in the order they ran, up to the conv that starts block
     `blocks + 1`. A module called twice (ResNet's shared ReLU) gives two stages."""
-    import torch
-
+    engine = engine_of(model)
     if blocks < 1:
         raise ValueError(f"blocks must be at least 1, got {blocks}")
     stages: list[Stage] = []
@@ -60,18 +63,18 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
             if kind == "conv" and counters["conv"] == blocks:
                 raise _Enough
             if kind == "relu":  # copied now: an in-place ReLU overwrites its input
-                pending_input[id(module)] = inputs[0][0].detach().float().numpy().copy()
+                pending_input[id(module)] = engine.numpy(inputs[0])[0].copy()
         return hook
 
     def after(name, module):
         def hook(_module, _inputs, output):
             kind = _kind(module)
-            if output.dim() != 4:
+            if len(output.shape) != 4:
                 return
             counters[kind] += 1
             label = {"conv": "CONV", "relu": "RELU", "pool": "POOL"}[kind]
             stages.append(Stage(f"{label}{counters[kind]}", name, kind,
-                                output[0].detach().float().numpy().copy(),
+                                engine.numpy(output)[0].copy(),
                                 pending_input.pop(id(module), None)))
         return hook
 
@@ -83,8 +86,8 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            model(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
+        with engine.no_grad():
+            model(engine.tensor(np.asarray(image, dtype=np.float32)[None], _CPU))
     except _Enough:
         pass
     finally:
@@ -104,8 +107,7 @@ class FirstConv:
 
 def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
     """The first Conv2d the forward pass applies, found by running one blank input."""
-    import torch
-
+    engine = engine_of(model)
     found: list[tuple[str, object]] = []
 
     class _Found(Exception):
@@ -125,8 +127,8 @@ def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape)))
+        with engine.no_grad():
+            model(engine.tensor(np.zeros((1, *input_shape), np.float32), _CPU))
     except _Found:
         pass
     finally:
@@ -137,6 +139,6 @@ def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
         raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
                          "convolution layers")
     name, module = found[0]
-    return FirstConv(name, module.weight.detach().float().numpy().copy(),
+    return FirstConv(name, engine.numpy(module.weight).copy(),
                      tuple(module.stride), module.padding if isinstance(module.padding, str)
                      else tuple(module.padding))

@@ -49,28 +49,45 @@ def save(figure, path: str | Path) -> Path:
     return path
 
 
-def curves_figure(history: list[dict], title: str):
-    """Loss and accuracy per epoch, training and validation (validation only where the run
-    kept a validation split)."""
-    if not history:
-        raise ValueError("the run has no finished epoch to plot (metrics.jsonl is empty)")
-    epochs = [row["epoch"] for row in history]
-    figure = _figure(9, 3.6)
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def curves_figure(runs: list[tuple[str, list[dict]]] | list[dict], title: str):
+    """Loss and accuracy per epoch, training and validation (validation only where a run kept
+    a validation split). `runs` is one run's history, or (name, history) pairs overlaid: one
+    colour per run, training solid and validation dashed."""
+    if runs and isinstance(runs[0], dict):
+        runs = [("", runs)]
+    empty = [name or "the run" for name, history in runs if not history]
+    if not runs or empty:
+        raise ValueError(f"{', '.join(empty) or 'the run'} has no finished epoch to plot "
+                         "(metrics.jsonl is empty)")
+    single = len(runs) == 1
+    figure = _figure(9, 3.6 if single else 4.2)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     for axes, key, label in ((loss_axes, "loss", "cross-entropy loss"),
                              (accuracy_axes, "acc", "accuracy")):
-        axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label="training",
-                  color="#1f77b4")
-        validation = [row.get(f"val_{key}") for row in history]
-        if any(value is not None for value in validation):
-            axes.plot(epochs, [np.nan if v is None else v for v in validation], "s-",
-                      label="validation", color="#d62728")
+        longest = 0
+        for number, (name, history) in enumerate(runs):
+            epochs = [row["epoch"] for row in history]
+            longest = max(longest, len(epochs))
+            training, validation = (("training", "validation") if single else
+                                    (f"{name} training", f"{name} validation"))
+            colour = _COLOURS[number % len(_COLOURS)]
+            axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-",
+                      label=training, color="#1f77b4" if single else colour)
+            values = [row.get(f"val_{key}") for row in history]
+            if any(value is not None for value in values):
+                axes.plot(epochs, [np.nan if v is None else v for v in values],
+                          "s-" if single else "s--", label=validation,
+                          color="#d62728" if single else colour)
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
-        axes.legend()
-        if len(epochs) <= 20:
-            axes.set_xticks(epochs)
+        axes.legend(fontsize=None if single else 7)
+        if longest <= 20:
+            axes.set_xticks(range(1, longest + 1))
     figure.suptitle(title)
     return figure
 
@@ -103,6 +120,8 @@ def confusion_figure(confusion: np.ndarray, classes: list[str], title: str):
 
 
 def pareto_figure(points: list[Point], speed_label: str, title: str):
+    """Accuracy against speed, the front marked; `title` says which split it was measured
+    on."""
     if not points:
         raise ValueError("no runs to plot")
     front = pareto_front(points)

@@ -10,13 +10,13 @@ import html
 from dataclasses import asdict
 from pathlib import Path
 
-from cnnlab.arithmetic.table import format_count
+from cnnlab.arithmetic.table import format_count, html_table
 from cnnlab.evaluate.targets import Target
 from cnnlab.files import write_atomically
+from cnnlab.models.summary import summarize
+from cnnlab.runs import folder as layout
 from cnnlab.viz import canvas, plots, run_data
 from cnnlab.viz.run_figures import load_run, run_features, run_kernels
-
-REPORT = "report.html"
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; color: #222; max-width: 1180px; margin: 2em auto;
@@ -44,30 +44,22 @@ def _image(data: bytes, alt: str) -> str:
     return f'<img src="{_png_data_url(data)}" alt="{html.escape(alt)}">'
 
 
-def _table(header, rows, numeric=(), classes=None) -> str:
-    head = "".join(f'<th class="{"n" if i in numeric else ""}">{html.escape(str(h))}</th>'
-                   for i, h in enumerate(header))
-    body = []
-    for index, row in enumerate(rows):
-        css = f' class="{classes[index]}"' if classes and classes[index] else ""
-        cells = "".join(f'<td class="{"n" if i in numeric else ""}">{html.escape(str(c))}</td>'
-                        for i, c in enumerate(row))
-        body.append(f"<tr{css}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
 def _percent(value) -> str:
     return "" if value is None else f"{100 * value:.2f}%"
 
 
 def _config_section(target: Target) -> str:
-    rows = [(key, "" if value is None else value) for key, value in asdict(target.config).items()]
-    return "<h2>Configuration</h2>" + _table(("setting", "value"), rows)
+    rows = [("what the model receives", target.contract.describe())]
+    if target.is_run:
+        rows += [(key, "" if value is None else value)
+                 for key, value in asdict(target.config).items()]
+    else:
+        rows += [("model", target.config.model), ("dataset", target.spec.name),
+                 ("weights", str(target.weights_file or "initial (random) weights"))]
+    return "<h2>Configuration</h2>" + html_table(("setting", "value"), rows)
 
 
 def _layers_section(target: Target, model) -> tuple[str, object]:
-    from cnnlab.models.summary import summarize
-
     table = summarize(model, target.spec.shape, target.config.model)
     rows = table.cells()
     rows.append(("total", "", "", "", "", f"{table.params:,}", format_count(table.macs), ""))
@@ -77,18 +69,25 @@ def _layers_section(target: Target, model) -> tuple[str, object]:
     body = (f"<h2>Layers</h2><p>{html.escape(table.model)} on a "
             f"{'x'.join(map(str, target.spec.shape))} input (C x H x W). Output shapes are "
             "H x W x C; memory is one image's output in float32; MACs are multiply-adds.</p>"
-            + _table(table.COLUMNS, rows, numeric=(4, 5, 6),
+            + html_table(table.COLUMNS, rows, numeric=(4, 5, 6),
                      classes=[""] * (len(rows) - 1) + ["total"]) + warnings)
     return body, table
 
 
 def _training_section(target: Target) -> str:
-    history = run_data.history(target.folder)
-    result = run_data.training_result(target.folder) or {}
+    if not target.is_run:
+        return ("<h2>Training</h2><p>Not a run folder: no training history. Train it with "
+                f"<code>cnnlab train {html.escape(target.config.model)}</code> to see its "
+                "curves here.</p>")
+    history = layout.history(target.folder)
+    result = layout.training_result(target.folder) or {}
     parts = ["<h2>Training</h2>"]
     if result:
+        device = result.get("device_name") or result.get("device") or "cpu"
         parts.append(f"<p>{result.get('epochs')} epochs in {result.get('train_seconds', 0):.1f} s "
-                     f"on the {html.escape(str(result.get('engine')))} engine, "
+                     f"on the {html.escape(str(result.get('engine')))} engine "
+                     f"({html.escape(str(device))}"
+                     + (f", {html.escape(result['amp'])}" if result.get("amp") else "") + "), "
                      f"{result.get('train_images', 0):,} training images; test accuracy "
                      f"{_percent(result.get('test_accuracy'))}.</p>")
     else:
@@ -100,7 +99,7 @@ def _training_section(target: Target) -> str:
         def cell(value, digits=4):
             return "" if value is None else f"{value:.{digits}f}"
 
-        parts.append(_table(
+        parts.append(html_table(
             ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds"),
             [(row["epoch"], cell(row["train_loss"]), cell(row["train_acc"]),
               cell(row.get("val_loss")), cell(row.get("val_acc")), f"{row['lr']:.3g}",
@@ -115,7 +114,7 @@ def _accuracy_section(target: Target, result: dict) -> str:
              f"on the {html.escape(result['engine'])} engine: top-1 {_percent(accuracy['top1'])}, "
              f"top-5 {_percent(accuracy['top5'])}; macro precision {_percent(macro['precision'])}"
              f", recall {_percent(macro['recall'])}, F1 {_percent(macro['f1'])}.</p>"]
-    parts.append(_table(("class", "precision", "recall", "F1", "images"),
+    parts.append(html_table(("class", "precision", "recall", "F1", "images"),
                         [(row["class"], _percent(row["precision"]), _percent(row["recall"]),
                           _percent(row["f1"]), row["support"]) for row in accuracy["per_class"]],
                         numeric=(1, 2, 3, 4)))
@@ -149,15 +148,15 @@ def _speed_section(result: dict) -> str:
     return ("<h2>Speed at batch size 4</h2><p>Measured during the validation pass above: "
             "warm-up, then repeated timed passes, with the LeNet-5 reference timed interleaved "
             "so the ratio stays comparable across machines.</p>"
-            + _table(("figure", "value"), rows) + "<h3>Environment</h3>"
-            + _table(("", ""), env_rows))
+            + html_table(("figure", "value"), rows) + "<h3>Environment</h3>"
+            + html_table(("", ""), env_rows))
 
 
 def build_report(target: Target | str, split: str | None = None, image: int = 0,
                  data_dir: str | None = None, say=print) -> str:
     """The report's HTML for a run (evaluating it first when eval.json is missing)."""
     target = load_run(target)
-    model = target.build("torch")
+    model = target.build()
     result = run_data.evaluation(target, split, data_dir, say)
     layers, table = _layers_section(target, model)
     title = f"{target.config.model} on {target.spec.name}"
@@ -175,8 +174,9 @@ def build_report(target: Target | str, split: str | None = None, image: int = 0,
     features = run_features(target, image, data_dir=data_dir, model=model)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
-        f'<h1>{html.escape(title)}</h1><p class="meta">run {html.escape(str(target.folder))}'
-        f" &middot; report made {now}</p><div class=\"cards\">{card_html}</div>",
+        f'<h1>{html.escape(title)}</h1><p class="meta">'
+        f"{'run ' + html.escape(str(target.folder)) if target.is_run else 'model'} &middot; "
+        f"report made {now}</p><div class=\"cards\">{card_html}</div>",
         _config_section(target), layers, _training_section(target),
         _accuracy_section(target, result), _speed_section(result),
         "<h2>First-layer kernels</h2>" + _image(canvas.png_bytes(kernels.image), kernels.title),
@@ -191,6 +191,7 @@ def build_report(target: Target | str, split: str | None = None, image: int = 0,
 def write_report(target: Target | str, out: str | Path | None = None, **options) -> Path:
     target = load_run(target)
     page = build_report(target, **options)
-    path = Path(out) if out else target.folder / REPORT
+    path = Path(out) if out else (target.folder / layout.REPORT if target.is_run
+                                  else target.result_path().with_name(layout.REPORT))
     write_atomically(path, page.encode("utf-8"))
     return path

@@ -113,14 +113,30 @@ def _serve(args) -> int:
     return 0
 
 
+def _submitted_file(given: str) -> str:
+    """The .onnx file to upload: the file given, or a run folder's export under the run's
+    preprocessing contract (made, and checked on real images, when missing or stale)."""
+    if not os.path.isdir(given):
+        return given
+    from cnnlab.evaluate.exporting import run_onnx
+    from cnnlab.evaluate.targets import load_target
+
+    target = load_target(given)
+    path = run_onnx(target, target.config.data_dir)
+    print(f"submitting {path}: {target.name} from {given}, the model receiving "
+          f"{target.contract.describe()}")
+    return str(path)
+
+
 def _submit(args) -> int:
     from cnnlab.leaderboard import client
 
     token = args.token or os.environ.get("CNNLAB_TOKEN")
     if not token:
         raise ValueError("give your token with --token or the CNNLAB_TOKEN variable")
+    model = _submitted_file(args.model)
     try:
-        answer = client.submit(args.server, token, args.task, args.model, args.name or "")
+        answer = client.submit(args.server, token, args.task, model, args.name or "")
         print(f"submission {answer['id']}: {answer['status']}")
         if not args.wait:
             return 0
@@ -190,10 +206,11 @@ def add_leaderboard(commands) -> None:
     worker.set_defaults(handler=_worker)
 
     submit = commands.add_parser(
-        "submit", help="upload an .onnx model to a leaderboard",
+        "submit", help="upload a run or an .onnx model to a leaderboard",
         description="Upload a model (as written by `cnnlab export`: float32 pixels in [0, 1], "
-                    "normalisation inside, logits out) to a leaderboard server.")
-    submit.add_argument("model", metavar="MODEL.onnx")
+                    "the preprocessing inside, logits out) to a leaderboard server. A run "
+                    "folder is exported first under its own preprocessing contract.")
+    submit.add_argument("model", metavar="MODEL.onnx|RUN", help="an .onnx file or a run folder")
     submit.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
     submit.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
     submit.add_argument("--task", required=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.errors import first_line
 from cnnlab.files import write_atomically
 
 
@@ -25,6 +26,5 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"{path} is not a checkpoint torch.load(weights_only=True) accepts: "
-                         f"{first}") from None
+                         f"{first_line(error)}") from None

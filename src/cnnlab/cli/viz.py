@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from cnnlab.cli.options import add_target_options, load_target
+
+
+def _model(args):
+    """The model a figure looks into (an .onnx file is refused before anything loads)."""
+    from cnnlab.viz.run_figures import refuse_onnx
+
+    refuse_onnx(args.run)
+    return load_target(args, args.run)
+
+
+_MODEL = ("a run folder, a checkpoint, a zoo model or path/to/net.py:Name (with --weights, "
+          "--dataset and --normalize)")
+
 
 def _kernels(args) -> int:
     from cnnlab.viz.canvas import save_png
     from cnnlab.viz.run_figures import run_kernels
 
-    grid = run_kernels(args.run)
+    grid = run_kernels(_model(args))
     save_png(grid.image, args.output)
     print(f"wrote {args.output}: {grid.title}")
     return 0
@@ -17,7 +31,8 @@ def _features(args) -> int:
     from cnnlab.viz.canvas import save_png
     from cnnlab.viz.run_figures import run_features
 
-    figure = run_features(args.run, args.image, args.blocks, args.channels, args.data_dir)
+    figure = run_features(_model(args), args.image, args.blocks, args.channels,
+                          args.data_dir)
     save_png(figure.image, args.output)
     stages = sorted({panel.stage for panel in figure.panels} - {"INPUT"},
                     key=[p.stage for p in figure.panels].index)
@@ -86,12 +101,19 @@ def _gallery(args) -> int:
 
 
 def _curves(args) -> int:
-    from cnnlab.viz import plots, run_data
-    from cnnlab.viz.run_figures import load_run
+    from pathlib import Path
 
-    target = load_run(args.run)
-    figure = plots.curves_figure(run_data.history(target.folder),
-                                 f"{target.config.model} on {target.spec.name}")
+    from cnnlab.runs import folder as layout
+    from cnnlab.viz import plots
+
+    runs = []
+    for given in args.runs:
+        config = layout.read_config(given)
+        runs.append((f"{Path(given).name} ({config.model})", layout.history(given), config))
+    datasets = sorted({config.dataset for _, _, config in runs})
+    title = (f"{runs[0][2].model} on {datasets[0]}" if len(runs) == 1 else
+             f"{len(runs)} runs on {', '.join(datasets)}")
+    figure = plots.curves_figure([(name, history) for name, history, _ in runs], title)
     print(f"wrote {plots.save(figure, args.output)}")
     return 0
 
@@ -100,7 +122,7 @@ def _confusion(args) -> int:
     from cnnlab.viz import plots, run_data
     from cnnlab.viz.run_figures import load_run
 
-    target = load_run(args.run)
+    target = load_run(_model(args))
     result = run_data.evaluation(target, args.split, args.data_dir)
     accuracy = result["accuracy"]
     figure = plots.confusion_figure(
@@ -113,8 +135,11 @@ def _confusion(args) -> int:
 def _pareto(args) -> int:
     from cnnlab.viz import plots, run_data
 
-    points, label = run_data.pareto_points(args.runs, args.speed)
-    figure = plots.pareto_figure(points, label, "accuracy against speed at batch size 4")
+    points, label, split = run_data.pareto_points(args.runs, args.speed, args.split,
+                                                  args.data_dir)
+    figure = plots.pareto_figure(points, label,
+                                 f"accuracy against speed at batch size 4, {split} split")
+    print(f"{len(points)} runs, every accuracy measured on the {split} split")
     print(f"wrote {plots.save(figure, args.output)}")
     for point in plots.pareto_front(points):
         print(f"on the front: {point.name}: top-1 {100 * point.accuracy:.2f}%, "
@@ -125,8 +150,8 @@ def _pareto(args) -> int:
 def _report(args) -> int:
     from cnnlab.viz.report import write_report
 
-    path = write_report(args.run, args.output, split=args.split, image=args.image,
-                        data_dir=args.data_dir)
+    path = write_report(_model(args), args.output, split=args.split,
+                        image=args.image, data_dir=args.data_dir)
     print(f"wrote {path}")
     return 0
 
@@ -142,7 +167,8 @@ def add_viz(commands) -> None:
     kernels = figures.add_parser("kernels", help="the first conv layer's kernels as a grid",
                                  description="The first convolution layer's kernels of a "
                                              "trained run as an image grid (AlexNet Fig. 3).")
-    kernels.add_argument("run", help="a run folder or checkpoint")
+    kernels.add_argument("run", metavar="MODEL", help=_MODEL)
+    add_target_options(kernels)
     kernels.add_argument("-o", "--output", required=True, help="the .png to write")
     kernels.set_defaults(handler=_kernels)
 
@@ -150,13 +176,13 @@ def add_viz(commands) -> None:
         "features", help="one test image's feature maps through the first blocks",
         description="A test image and the maps after each conv, ReLU and pooling layer of the "
                     "first blocks; a ReLU's input and output side by side.")
-    features.add_argument("run", help="a run folder or checkpoint")
+    features.add_argument("run", metavar="MODEL", help=_MODEL)
     features.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
     features.add_argument("--blocks", type=int, default=2,
                           help="conv blocks to follow (default 2)")
     features.add_argument("--channels", type=int, default=8,
                           help="maps shown per layer (default 8)")
-    features.add_argument("--data-dir", help="folder holding the dataset files")
+    add_target_options(features)
     features.add_argument("-o", "--output", required=True, help="the .png to write")
     features.set_defaults(handler=_features)
 
@@ -188,25 +214,35 @@ def add_viz(commands) -> None:
     gallery.add_argument("--data-dir", help="where Fashion-MNIST is (for the ReLU figure)")
     gallery.set_defaults(handler=_gallery)
 
-    curves = figures.add_parser("curves", help="a run's loss and accuracy per epoch")
-    curves.add_argument("run", help="a run folder")
+    curves = figures.add_parser("curves", help="runs' loss and accuracy per epoch",
+                                description="Loss and accuracy per epoch of one run, or of "
+                                            "several overlaid (a colour each; training "
+                                            "solid, validation dashed).")
+    curves.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
     curves.add_argument("-o", "--output", required=True, help=".png, .svg or .pdf")
     curves.set_defaults(handler=_curves)
 
     confusion = figures.add_parser("confusion", help="a run's confusion matrix",
                                    description="The confusion matrix from the run's eval.json "
                                                "(evaluated first when missing).")
-    confusion.add_argument("run", help="a run folder")
+    confusion.add_argument("run", metavar="MODEL", help=_MODEL)
     confusion.add_argument("--split", choices=["val", "test"])
-    confusion.add_argument("--data-dir", help="folder holding the dataset files")
+    add_target_options(confusion)
     confusion.add_argument("-o", "--output", required=True, help=".png, .svg or .pdf")
     confusion.set_defaults(handler=_confusion)
 
     pareto = figures.add_parser("pareto", help="accuracy against speed of several runs",
-                                description="Top-1 accuracy against speed at batch size 4 "
-                                            "from each run's eval.json, the Pareto front "
-                                            "marked.")
+                                description="Top-1 accuracy against speed at batch size 4, "
+                                            "the Pareto front marked, every run measured on "
+                                            "the same split (written on the figure): a run "
+                                            "evaluated on another split than --split is "
+                                            "evaluated again, and runs measured on "
+                                            "different images are refused.")
     pareto.add_argument("runs", nargs="+", metavar="RUN", help="run folders or eval.json files")
+    pareto.add_argument("--split", choices=["val", "test"],
+                        help="evaluate every run on this split (default: the one their "
+                             "eval.json files share)")
+    pareto.add_argument("--data-dir", help="folder holding the dataset files")
     pareto.add_argument("--speed", choices=["images", "ratio"], default="images",
                         help="images/s, or the ratio to the LeNet-5 reference (comparable "
                              "between machines)")
@@ -219,12 +255,12 @@ def add_viz(commands) -> None:
                     "layer table, curves, accuracy and per-class table, confusion matrix, "
                     "speed with its environment, kernels and feature maps. Evaluates the run "
                     "first when it has no eval.json.")
-    report.add_argument("run", help="a run folder or checkpoint")
+    report.add_argument("run", metavar="MODEL", help=_MODEL)
     report.add_argument("-o", "--output", help="default: report.html in the run folder")
     report.add_argument("--split", choices=["val", "test"],
                         help="the split to report (default: eval.json's, else val)")
     report.add_argument("--image", type=int, default=0, help="test image for the feature maps")
-    report.add_argument("--data-dir", help="folder holding the dataset files")
+    add_target_options(report)
     report.set_defaults(handler=_report)
 
 

@@ -1,25 +1,31 @@
-"""The training configuration: the course's parameters and the usual ones, from defaults, a
-TOML file and command-line flags (flags win), validated in one place and saved with the run."""
+"""A run's configuration: the course's parameters and the usual ones, from defaults, a TOML file
+and command-line flags (flags win), validated in one place and saved with the run as
+`config.toml`, which every later command reads back."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+from cnnlab.models.engines import NAMES as ENGINES
+from cnnlab.models.engines import OPTIMIZERS
+
 SCHEDULES = ("onecycle", "cosine", "step", "none")
 AUGMENTATIONS = ("crop", "flip", "cutout")
-ENGINES = ("torch", "scratch")
+NORMALIZATIONS = ("dataset", "none")
+PRECISIONS = ("bf16", "fp16")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass
 class TrainConfig:
-    model: str = "lenet5"
+    model: str = "lenet5"  # a zoo name, path/to/net.py:Name or package.module:factory
     dataset: str = "fashion-mnist"
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 0.003
+    lr: float = 0.003  # the peak of the schedule
     optimizer: str = "adam"
     momentum: float = 0.9
     nesterov: bool = False
@@ -31,10 +37,19 @@ class TrainConfig:
     train_size: int | None = None  # a class-balanced subset of the training images
     val_size: int = 5000  # held out of the training set, stratified by class
     seed: int = 0
-    engine: str = "torch"
+    # What the model receives: the dataset's normalisation of the [0, 1] pixels, or the pixels
+    # themselves. Every consumer of the run (eval, export, report, leaderboard) applies it.
+    normalize: str = "dataset"
+    engine: str | None = None  # None: torch for a zoo model, a network's own engine otherwise
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    amp: str | None = None  # mixed precision: bf16 or fp16
     out: str | None = None  # the run folder; runs/<model>-<dataset>-<seed> by default
     data_dir: str | None = None
     threads: int | None = None  # torch's intra-op threads; None leaves torch's default
+    # A network of the user's own: its source file as copied into the run folder, and the
+    # sha256 of that copy. Set by `cnnlab train`, not by hand.
+    source: str | None = None
+    source_sha256: str | None = None
 
     def augmentations(self) -> list[str]:
         return [name for name in self.augment.split(",") if name.strip()]
@@ -48,10 +63,17 @@ class TrainConfig:
         positive("batch_size", self.batch_size)
         positive("lr", float(self.lr) if isinstance(self.lr, int) else self.lr, float)
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                              ("engine", ENGINES)):
+                              ("normalize", NORMALIZATIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
                                  f"{getattr(self, name)!r}")
+        for name, allowed in (("engine", ENGINES), ("amp", PRECISIONS)):
+            if getattr(self, name) is not None and getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
+                                 f"{getattr(self, name)!r}")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got "
+                             f"{self.device!r}")
         unknown = [a for a in self.augmentations() if a not in AUGMENTATIONS]
         if unknown:
             raise ValueError(f"augment: unknown {', '.join(unknown)}; choose from "
@@ -75,7 +97,11 @@ class TrainConfig:
         return self
 
     def run_dir(self) -> Path:
-        return Path(self.out or f"runs/{self.model}-{self.dataset}-seed{self.seed}")
+        if self.out:
+            return Path(self.out)
+        # net.py:Net names its run after the class, not after the path
+        name = self.model.rpartition(":")[2] if ":" in self.model else self.model
+        return Path(f"runs/{name}-{self.dataset}-seed{self.seed}")
 
 
 def read_toml(path: str | Path) -> dict:
@@ -117,3 +143,8 @@ def to_toml(config: TrainConfig) -> str:
             text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
         lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n"
+
+
+def defaults() -> dict:
+    """Every setting's default, for the command's help."""
+    return {f.name: f.default for f in fields(TrainConfig)}

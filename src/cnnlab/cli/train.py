@@ -1,0 +1,122 @@
+"""`cnnlab train`: parsing only; the loop is cnnlab.train.loop."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnnlab.cli.options import DATASETS, NORMALIZATIONS, add_device_options
+from cnnlab.runs.config import (
+    AUGMENTATIONS,
+    ENGINES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    defaults,
+)
+
+DEFAULTS = defaults()
+
+
+def _default(name: str) -> str:
+    value = DEFAULTS[name]
+    if value in (None, ""):
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from cnnlab.runs.config import read_toml, resolve
+    from cnnlab.train.distributed import leave
+    from cnnlab.train.loop import resume, start
+
+    flags = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__
+             if getattr(args, name, None) is not None}
+    if args.resume:
+        extra = sorted(set(flags) - {"epochs"})
+        if extra or args.config:
+            raise ValueError("--resume continues a run with its saved configuration; only "
+                             "--epochs may change (got " + ", ".join(
+                                 f"--{name.replace('_', '-')}" for name in extra
+                                 or ["config"]) + ")")
+        run = resume(args.resume, flags.get("epochs"))
+    else:
+        file_values = read_toml(args.config) if args.config else {}
+        if "model" not in flags and "model" not in file_values:
+            raise ValueError("name a model: cnnlab train MODEL (a zoo model, see cnnlab "
+                             "models, or your own: path/to/net.py:Name)")
+        run = start(resolve(file_values, flags))
+        run.report(run.describe())
+    try:
+        result = run.run()
+    finally:
+        leave()
+    if result is None:
+        return 130
+    if run.cluster.is_main:
+        print(f"trained in {result['train_seconds']:.1f} s")
+        print(f"test accuracy: {result['test_accuracy']:.4f}")
+    return 0
+
+
+def add_train(commands) -> None:
+    train = commands.add_parser(
+        "train", help="train a zoo model or your own network on a dataset",
+        description="Train a zoo model or your own network (path/to/net.py:Name, whose class "
+                    "or factory receives num_classes and in_channels if it takes them) with "
+                    "the course's parameters, on the CPU or a GPU. Checkpoints after every "
+                    "epoch; --resume continues exactly where a run stopped. Your network's "
+                    "file is copied into the run folder, so the run can be resumed, "
+                    "evaluated and exported after you edit it.")
+    train.add_argument("model", nargs="?", help="a zoo model (see `cnnlab models`), "
+                                                "path/to/net.py:Name or package.module:factory")
+    train.add_argument("--dataset", choices=DATASETS,
+                       help=f"default {_default('dataset')}")
+    train.add_argument("--epochs", type=int, help=f"default {_default('epochs')}")
+    train.add_argument("--batch-size", type=int, help=f"default {_default('batch_size')}")
+    train.add_argument("--lr", type=float,
+                       help=f"the peak learning rate (default {_default('lr')}). With the "
+                            "default onecycle schedule the rate is not constant: it warms up "
+                            "from lr/25 to lr over the first 30%% of the steps, then anneals "
+                            "to lr/250000; --schedule none keeps it at lr")
+    train.add_argument("--optimizer", choices=OPTIMIZERS,
+                       help=f"default {_default('optimizer')}")
+    train.add_argument("--momentum", type=float,
+                       help=f"SGD's momentum (default {_default('momentum')})")
+    train.add_argument("--nesterov", action="store_true", default=None,
+                       help="Nesterov momentum, with --optimizer sgd (default off)")
+    train.add_argument("--weight-decay", type=float,
+                       help=f"default {_default('weight_decay')}")
+    train.add_argument("--dropout", type=float,
+                       help="the model's dropout probability (default: the model's own; your "
+                            "network must take a dropout parameter)")
+    train.add_argument("--label-smoothing", type=float,
+                       help=f"default {_default('label_smoothing')}")
+    train.add_argument("--schedule", choices=SCHEDULES,
+                       help=f"the learning rate over the run (default {_default('schedule')}; "
+                            "cosine: from lr to 0; step: /10 after each third)")
+    train.add_argument("--augment", help=f"comma-separated: {', '.join(AUGMENTATIONS)} "
+                                         "(default none)")
+    train.add_argument("--train-size", type=int,
+                       help="train on a class-balanced subset of this many images (default: "
+                            "every training image)")
+    train.add_argument("--val-size", type=int,
+                       help="images held out of the training set for validation (default "
+                            f"{_default('val_size')})")
+    train.add_argument("--seed", type=int, help=f"default {_default('seed')}")
+    train.add_argument("--normalize", choices=NORMALIZATIONS,
+                       help="what the model receives: the [0, 1] pixels normalised by the "
+                            "dataset's mean and std, or the pixels themselves (default "
+                            f"{_default('normalize')}); eval, export, the report and the "
+                            "leaderboard apply the same")
+    train.add_argument("--engine", choices=ENGINES,
+                       help="default torch for a zoo model; your network's is the one its "
+                            "file uses")
+    add_device_options(train, default=None)  # unset: the --config file's value, else auto
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--out", help="run folder (default runs/MODEL-DATASET-seedN)")
+    train.add_argument("--data-dir", help="folder holding the dataset files (default: "
+                                          "$CNNLAB_DATA, ~/.cache/cnnlab/NAME or "
+                                          "/usr/share/datasets/NAME, else downloaded)")
+    train.add_argument("--config", help="a TOML file with the same keys; flags win")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    train.set_defaults(handler=_train)

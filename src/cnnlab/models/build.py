@@ -1,0 +1,78 @@
+"""One builder for every model a command names: a zoo name or the user's own network, on an
+engine, sized for a dataset's images. A network of the user's own is tried on one blank batch
+first, so a shape that does not fit is one clear message before anything trains or runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnlab.errors import first_line
+from cnnlab.models.engines import Engine, engine_of, get_engine
+from cnnlab.models.user import is_user_model, load_user_model
+from cnnlab.models.weights import load_state
+from cnnlab.models.zoo import create_model
+
+
+def build_model(name: str, shape: tuple[int, int, int], num_classes: int | None,
+                engine: str | Engine | None = None, dropout: float | None = None,
+                source: Path | None = None):
+    """The model `name` for inputs of `shape` (C, H, W) and `num_classes` classes: a zoo model
+    on `engine` (torch by default), or the user's network on the engine its file uses (which
+    `engine`, when given, must be). `source` loads a run's copy of the user's file."""
+    options = {} if dropout is None else {"dropout": dropout}
+    if not is_user_model(name):
+        return create_model(name, get_engine(engine or "torch"), num_classes=num_classes,
+                            in_channels=shape[0], input_size=shape[1:], **options)
+    model = load_user_model(name, num_classes, shape[0], options, source)
+    own = engine_of(model)
+    if engine is not None and get_engine(engine) is not own:
+        raise ValueError(f"{name} builds a {own.name} model, so it runs on the {own.name} "
+                         f"engine only (asked for {get_engine(engine).name})")
+    check_fits(model, name, shape, num_classes)
+    return model
+
+
+def check_fits(model, name: str, shape: tuple[int, int, int], num_classes: int | None) -> None:
+    """Run one blank batch of two images through `model`: ValueError unless it takes
+    (batch, *shape) and gives (batch, num_classes) logits (any number when None)."""
+    engine = engine_of(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with engine.no_grad():
+            logits = model(engine.tensor(np.zeros((2, *shape), np.float32),
+                                         torch.device("cpu")))
+    except Exception as error:  # the user's forward may raise anything; say what it was
+        raise ValueError(f"{name} does not take input of shape (batch, "
+                         f"{', '.join(map(str, shape))}): {type(error).__name__}: "
+                         f"{first_line(error)}") from None
+    finally:
+        model.train(was_training)
+    got = tuple(getattr(logits, "shape", ()))
+    if len(got) == 2 and got[0] == 2 and num_classes is None:
+        return
+    if got != (2, num_classes):
+        expected = "(2, classes)" if num_classes is None else \
+            f"(2, {num_classes}) for the dataset's {num_classes} classes (a class or factory " \
+            "that takes num_classes receives it)"
+        raise ValueError(f"{name} gives output of shape {got} for a batch of 2; expected "
+                         f"logits of shape {expected}")
+
+
+def on_engine(model, name: str, shape: tuple[int, int, int], num_classes: int,
+              engine: str | Engine):
+    """`model` on `engine`: itself, or for a zoo model its twin there with the same weights."""
+    engine = get_engine(engine)
+    own = engine_of(model)
+    if own is engine:
+        return model
+    if is_user_model(name):
+        raise ValueError(f"{name} is a {own.name} model and cannot run on the {engine.name} "
+                         "engine (only the zoo's models are written for both)")
+    twin = create_model(name, engine, num_classes=num_classes, in_channels=shape[0],
+                        input_size=shape[1:])
+    load_state(twin, own.weights(model), name)
+    return twin

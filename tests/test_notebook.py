@@ -1,0 +1,93 @@
+"""The Python API as a notebook uses it: the commands as functions, and results that IPython's
+display formatter renders as tables and figures (what Jupyter shows), not dataclass dumps."""
+
+import sys
+
+import pytest
+from IPython.core.formatters import DisplayFormatter
+from PIL import Image
+
+import cnnlab
+from cnnlab.runs import folder as layout
+
+pytestmark = pytest.mark.usefixtures("fashion_mnist")
+
+
+def _shown(value) -> dict:
+    data, _ = DisplayFormatter().format(value)
+    return data
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    import io
+
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_importing_cnnlab_imports_nothing_heavy():
+    import subprocess
+
+    code = "import sys, cnnlab; print('torch' in sys.modules, 'numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path):
+    run = cnnlab.train("lenet5", "fashion-mnist", epochs=2, train_size=2000, val_size=500,
+                       batch_size=64, out=str(tmp_path / "a"), quiet=True)
+    assert run.result["test_accuracy"] > 0.6 and len(run.history) == 2
+    html = _shown(run)["text/html"]
+    assert "test accuracy <b>" in html and html.count("<tr>") == 1 + 2  # header + epochs
+    assert 'src="data:image/png;base64,' in html  # the curves, inline
+
+    evaluation = cnnlab.evaluate(run, "test", repeats=1)
+    stored = layout.read_evaluation(tmp_path / "a")
+    assert evaluation.metrics.top1 == stored["accuracy"]["top1"]
+    html = _shown(evaluation)["text/html"]
+    assert f"top-1 <b>{100 * evaluation.metrics.top1:.2f}%</b>" in html
+    assert "Ankle boot" in html and "images/s at batch size 4 on cpu" in html
+
+    table = cnnlab.shapes("lenet5", dataset="fashion-mnist")
+    shown = _shown(table)
+    assert "<td class=\"\">CONV1</td>" in shown["text/html"]
+    assert "parameters: 61,706" in shown["text/html"]
+    assert shown["text/plain"] == table.text().rstrip("\n")  # a terminal prints it too
+
+    second = cnnlab.train("lenet5", "fashion-mnist", epochs=2, train_size=2000,
+                          val_size=500, batch_size=64, lr=0.01, out=str(tmp_path / "b"),
+                          quiet=True)
+    runs = cnnlab.runs(tmp_path)
+    html = _shown(runs)["text/html"]
+    assert "<th class=\"\">lr</th>" in html and "<th class=\"\">epochs</th>" not in html
+    assert [row.folder.name for row in runs.rows] == ["a", "b"]
+
+    for figure in (cnnlab.viz.curves(run, second), cnnlab.viz.confusion(run),
+                   cnnlab.viz.first_kernels(run), cnnlab.viz.feature_maps(run, image=3)):
+        data = _shown(figure)["image/png"]
+        assert _png_size(data)[0] > 200
+    saved = cnnlab.viz.curves(run).save(tmp_path / "curves.svg")
+    assert saved.read_text().lstrip().startswith("<?xml")
+
+
+def test_the_packages_stay_packages_while_they_are_callable():
+    from cnnlab.train import loop
+
+    assert callable(cnnlab.train) and cnnlab.train.loop is loop
+    assert callable(cnnlab.evaluate) and callable(cnnlab.runs)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        cnnlab.nothing  # noqa: B018
+
+
+def test_a_misspelt_setting_names_the_settings():
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) epoch; the settings are "
+                                         r"amp, augment, batch_size"):
+        cnnlab.train("lenet5", "fashion-mnist", epoch=3)
+
+
+def test_a_network_defined_in_a_cell_is_asked_for_as_a_file():
+    import torch
+
+    with pytest.raises(TypeError, match=r"name the network as 'path/to/net.py:Linear'.*"
+                                        r"%%writefile net.py"):
+        cnnlab.train(torch.nn.Linear(784, 10), "fashion-mnist")
