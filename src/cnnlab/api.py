@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def evaluate(target, split: str = "val", *, engine: str | None = None, device: s
     """Accuracy and speed at batch size 4 of a run (a TrainedRun or its folder), a
     checkpoint, an .onnx file, or a model named bare with `weights=`, `dataset=` and
     `normalize=`; writes eval.json as `cnnlab eval` does."""
-    resolved = load_target(str(getattr(target, "folder", target)), dataset, weights, normalize)
+    resolved = load_target(os.fspath(target), dataset, weights, normalize)
     return evaluate_target(resolved, split, engine, threads, repeats, speed, data_dir, out,
                            device, amp)
 

@@ -106,6 +106,7 @@ def _curves(args) -> int:
     from cnnlab.runs import folder as layout
     from cnnlab.viz import plots
 
+    plots.plot_format(args.output)  # a wrong extension, before anything is computed
     runs = []
     for given in args.runs:
         config = layout.read_config(given)
@@ -122,6 +123,7 @@ def _confusion(args) -> int:
     from cnnlab.viz import plots, run_data
     from cnnlab.viz.run_figures import load_run
 
+    plots.plot_format(args.output)  # a wrong extension, before anything is computed
     target = load_run(_model(args))
     result = run_data.evaluation(target, args.split, args.data_dir)
     accuracy = result["accuracy"]
@@ -135,11 +137,13 @@ def _confusion(args) -> int:
 def _pareto(args) -> int:
     from cnnlab.viz import plots, run_data
 
+    plots.plot_format(args.output)  # a wrong extension, before anything is computed
     points, label, split = run_data.pareto_points(args.runs, args.speed, args.split,
                                                   args.data_dir)
     figure = plots.pareto_figure(points, label,
                                  f"accuracy against speed at batch size 4, {split} split")
-    print(f"{len(points)} runs, every accuracy measured on the {split} split")
+    print(f"{len(points)} run{'s' * (len(points) != 1)}, every accuracy measured on the "
+          f"{split} split")
     print(f"wrote {plots.save(figure, args.output)}")
     for point in plots.pareto_front(points):
         print(f"on the front: {point.name}: top-1 {100 * point.accuracy:.2f}%, "

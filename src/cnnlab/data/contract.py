@@ -38,13 +38,16 @@ class Preprocessing:
     def is_identity(self) -> bool:
         return self.normalize == "none"
 
+    def statistics(self) -> str:
+        """The normalisation's numbers: "mean 0.2860, std 0.3530" (per channel)."""
+        return (f"mean {', '.join(f'{m:.4f}' for m in self.mean)}, std "
+                f"{', '.join(f'{s:.4f}' for s in self.std)}")
+
     def describe(self) -> str:
         if self.is_identity:
             return "pixels in [0, 1], not normalised (--normalize none)"
-        means = ", ".join(f"{m:.4f}" for m in self.mean)
-        stds = ", ".join(f"{s:.4f}" for s in self.std)
-        return (f"pixels in [0, 1] normalised by the {self.dataset} mean ({means}) and std "
-                f"({stds}) (--normalize dataset)")
+        return (f"pixels in [0, 1] normalised by the {self.dataset} {self.statistics()} "
+                "(--normalize dataset)")
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) as float32 arrays of shape (1, C, 1, 1); 0 and 1 for "none"."""

@@ -13,10 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.arithmetic.table import html_table
-from cnnlab.data.splits import run_splits
 from cnnlab.evaluate.environment import environment
 from cnnlab.evaluate.exporting import export_target, run_onnx
-from cnnlab.evaluate.metrics import ClassificationReport, classification_report
+from cnnlab.evaluate.metrics import (
+    PER_CLASS_COLUMNS,
+    ClassificationReport,
+    classification_report,
+    per_class_cells,
+)
 from cnnlab.evaluate.onnx_check import check_onnx
 from cnnlab.evaluate.predictors import (
     NAMES,
@@ -25,10 +29,11 @@ from cnnlab.evaluate.predictors import (
     OnnxPredictor,
     fixed_threads,
     onnx_device,
+    predict_all,
 )
 from cnnlab.evaluate.reference import reference
-from cnnlab.evaluate.speed import SpeedReport, measure, to_batches
-from cnnlab.evaluate.targets import Target, with_split
+from cnnlab.evaluate.speed import BATCH_SIZE, SpeedReport, measure
+from cnnlab.evaluate.targets import Target, target_splits
 from cnnlab.models.engines import engine_of
 from cnnlab.runs import folder as layout
 
@@ -66,11 +71,9 @@ class Evaluation:
             lines.append(f"; <b>{summary['images_per_second']['median']:,.0f}</b> images/s at "
                          f"batch size 4 on {html.escape(self.environment['device'])} "
                          f"(p50 {summary['ms_per_batch']['p50']:.3f} ms per batch)")
-        rows = [(row["class"], f"{100 * row['precision']:.2f}%", f"{100 * row['recall']:.2f}%",
-                 f"{100 * row['f1']:.2f}%", row["support"])
-                for row in metrics.as_dict()["per_class"]]
         return "".join(lines) + "</p>" + html_table(
-            ("class", "precision", "recall", "F1", "images"), rows, numeric=(1, 2, 3, 4))
+            PER_CLASS_COLUMNS, per_class_cells(metrics.as_dict()["per_class"]),
+            numeric=(1, 2, 3, 4))
 
 
 def split_data(target: Target, split: str, data_dir: str | None = None):
@@ -78,8 +81,7 @@ def split_data(target: Target, split: str, data_dir: str | None = None):
     training drew it (same size and seed)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    config = with_split(target, data_dir)
-    splits = run_splits(config.dataset, config.val_size, config.seed, None, config.data_dir)
+    splits = target_splits(target, data_dir)
     images, labels = splits.val if split == "val" else splits.test
     if len(images) == 0:
         raise ValueError(f"{target.path or target.name} kept no validation split (val_size 0); "
@@ -126,8 +128,7 @@ def evaluate(target: Target, split: str = "val", engine: str | None = None, thre
                              repeats=repeats, keep=outputs,
                              reference=reference(predict.name, threads, predict.device, amp))
         else:
-            outputs = [predict.numpy(predict(predict.prepare(batch)))
-                       for batch in to_batches(pixels)]
+            outputs = [predict_all(predict, pixels, BATCH_SIZE)]
     metrics = classification_report(np.concatenate(outputs), labels, target.spec.classes)
     result = Evaluation(target, split, predict.name, metrics, report,
                         environment(predict.name, threads, predict.device))

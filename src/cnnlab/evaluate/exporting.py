@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
-from cnnlab.data.splits import run_splits
 from cnnlab.evaluate.onnx_export import export_bytes
 from cnnlab.evaluate.predictors import ModelPredictor, OnnxPredictor, predict_all
-from cnnlab.evaluate.targets import Target, with_split
+from cnnlab.evaluate.targets import Target, target_splits
 from cnnlab.files import write_atomically
 from cnnlab.models.build import on_engine
 from cnnlab.models.engines import engine_of, get_engine
@@ -47,9 +46,7 @@ class ExportReport:
     def text(self) -> str:
         info = self.info
         inside = (f"the {self.contract.dataset} normalisation is inside "
-                  f"(mean {', '.join(f'{m:.4f}' for m in self.contract.mean)}, std "
-                  f"{', '.join(f'{s:.4f}' for s in self.contract.std)})"
-                  if not self.contract.is_identity else
+                  f"({self.contract.statistics()})" if not self.contract.is_identity else
                   "no normalisation inside (--normalize none)")
         lines = [f"input  {info.input_name}: float32 {tuple(info.input_shape)}, pixels in "
                  f"[0, 1]; {inside}",
@@ -79,8 +76,7 @@ def torch_model(target: Target):
 def check_images(target: Target, data_dir: str | None = None):
     """(uint8 images, labels, what they are): the target's validation images, or training
     images when it kept no validation split; never the test set."""
-    config = with_split(target, data_dir)
-    splits = run_splits(config.dataset, config.val_size, config.seed, None, config.data_dir)
+    splits = target_splits(target, data_dir)
     images, labels = splits.val
     where = f"{target.spec.name} validation images"
     if len(images) == 0:

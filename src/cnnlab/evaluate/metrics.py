@@ -74,6 +74,16 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
                      where=denominator > 0)
 
 
+PER_CLASS_COLUMNS = ("class", "precision", "recall", "F1", "images")
+
+
+def per_class_cells(per_class: list[dict]) -> list[tuple]:
+    """The per-class table's rows (as `ClassificationReport.as_dict()["per_class"]` holds
+    them, in eval.json too), percentages as text: for the report and notebooks."""
+    return [(row["class"], f"{100 * row['precision']:.2f}%", f"{100 * row['recall']:.2f}%",
+             f"{100 * row['f1']:.2f}%", row["support"]) for row in per_class]
+
+
 def classification_report(logits: np.ndarray, labels: np.ndarray,
                           classes: tuple[str, ...] | list[str]) -> ClassificationReport:
     logits, labels = np.asarray(logits), np.asarray(labels)

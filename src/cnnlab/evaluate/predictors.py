@@ -37,8 +37,7 @@ class ModelPredictor:
         mean, std = contract.arrays()
         self.mean = self.engine.tensor(mean, self.device)
         self.std = self.engine.tensor(std, self.device)
-        with self.engine.autocast(self.device, amp):  # refuses what cannot be done, now
-            pass
+        self.engine.check_amp(self.device, amp)
 
     @property
     def name(self) -> str:

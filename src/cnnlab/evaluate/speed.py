@@ -26,7 +26,6 @@ import numpy as np
 from cnnlab.evaluate.predictors import as_predictor
 
 BATCH_SIZE = 4
-Predict = object  # a predictor (predictors.py) or a function of a batch
 
 
 def to_batches(pixels: np.ndarray, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
@@ -158,7 +157,7 @@ def _warm_up(predict, batches: list, minimum_batches: int, seconds: float,
 
 def measure(predict, pixels: np.ndarray, *, engine: str, threads: int,
             repeats: int = 5, batch_size: int = BATCH_SIZE,
-            reference: tuple[str, Predict, np.ndarray] | None = None,
+            reference: tuple | None = None,
             warmup_batches: int = 3, warmup_seconds: float = 0.5,
             segment_seconds: float = 0.05,
             clock: Callable[[], float] = time.perf_counter,

@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.data import datasets
 from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
+from cnnlab.data.splits import Splits, run_splits
 from cnnlab.models.build import build_model, on_engine
 from cnnlab.models.user import is_user_model
 from cnnlab.models.weights import load_state, read_state_dict
@@ -173,8 +174,9 @@ def load_target(target: str | Path, dataset: str | None = None, weights: str | N
                             ".onnx file, a zoo model name, or path/to/net.py:Name)")
 
 
-def with_split(target: Target, data_dir: str | None) -> TrainConfig:
-    """The configuration that draws this target's splits (its own validation split, the
-    whole training set, the data where it is)."""
-    return replace(target.config, dataset=target.spec.name, train_size=None,
-                   data_dir=data_dir or target.config.data_dir)
+def target_splits(target: Target, data_dir: str | None = None) -> Splits:
+    """The target's dataset as its run saw it: its own validation split (same size and seed)
+    and the whole training set besides, from `data_dir` or where the run found the data."""
+    config = target.config
+    return run_splits(target.spec.name, config.val_size, config.seed, None,
+                      data_dir or config.data_dir)

@@ -17,6 +17,7 @@ on the run's device) and results leave as NumPy arrays or torch tensors.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from types import ModuleType
 
@@ -27,6 +28,7 @@ _MODULES = {"scratch": "cnnlab.models.scratch_engine", "torch": "cnnlab.models.t
 NAMES = ("torch", "scratch")
 ONNX = "onnx"  # not an engine: ONNX Runtime running a model's exported file, beside them
 RUNTIMES = (*NAMES, ONNX)  # what --engine takes where a trained model only runs
+DEVICES = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # what --device takes
 
 
 class Engine:
@@ -47,6 +49,10 @@ class Engine:
 
     def owns(self, model) -> bool:
         return isinstance(model, self.nn.Module)
+
+    def check_amp(self, device, amp: str | None) -> None:
+        """Refuse, now and in one line, mixed precision this engine or device cannot do."""
+        self.autocast(device, amp)  # building the context is what checks it
 
 
 def get_engine(name: str | Engine) -> Engine:

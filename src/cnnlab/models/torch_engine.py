@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from cnnlab.models.engines import Engine, optimizer
+from cnnlab.models.engines import DEVICES, Engine, optimizer
 
 
 class TorchEngine(Engine):
@@ -20,6 +20,9 @@ class TorchEngine(Engine):
     def device(self, asked: str = "auto", local_rank: int | None = None) -> torch.device:
         """The device `asked` names (auto: a CUDA GPU, else Apple's MPS, else the CPU); under
         torchrun (`local_rank` given) each rank takes the GPU of its LOCAL_RANK."""
+        if not DEVICES.fullmatch(asked):
+            raise ValueError(f"unknown device {asked!r}; expected auto, cpu, cuda, cuda:N or "
+                             "mps")
         if asked == "auto":
             if torch.cuda.is_available():
                 asked = "cuda"
@@ -34,9 +37,7 @@ class TorchEngine(Engine):
                 raise ValueError("--device mps: Apple's Metal (MPS) backend is not available "
                                  "here; use --device cpu, or auto to take whatever is there")
             return torch.device("mps")
-        if asked == "cuda" or asked.startswith("cuda:"):
-            return _cuda_device(asked, local_rank)
-        raise ValueError(f"unknown device {asked!r}; expected auto, cpu, cuda, cuda:N or mps")
+        return _cuda_device(asked, local_rank)
 
     def synchronize(self, device: torch.device) -> None:
         """Wait for the device's queued work: GPU kernels run asynchronously, so a clock read
@@ -136,9 +137,7 @@ class TorchEngine(Engine):
         return state
 
     def weights(self, model: torch.nn.Module) -> dict[str, np.ndarray]:
-        # contiguous: a channels-last weight's .numpy() keeps its strides, and a file writer
-        # that copies the raw buffer would scramble it
-        return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+        return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
 
     def load_weights(self, model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> None:
         """Copy checked arrays into the model, on whatever device it lives."""

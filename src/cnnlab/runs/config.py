@@ -4,19 +4,17 @@ and command-line flags (flags win), validated in one place and saved with the ru
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from cnnlab.models.engines import DEVICES, OPTIMIZERS
 from cnnlab.models.engines import NAMES as ENGINES
-from cnnlab.models.engines import OPTIMIZERS
 
 SCHEDULES = ("onecycle", "cosine", "step", "none")
 AUGMENTATIONS = ("crop", "flip", "cutout")
 NORMALIZATIONS = ("dataset", "none")
 PRECISIONS = ("bf16", "fp16")
-DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass
@@ -71,7 +69,7 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
                                  f"{getattr(self, name)!r}")
-        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+        if not isinstance(self.device, str) or not DEVICES.fullmatch(self.device):
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got "
                              f"{self.device!r}")
         unknown = [a for a in self.augmentations() if a not in AUGMENTATIONS]

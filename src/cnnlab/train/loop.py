@@ -75,7 +75,7 @@ class Run:
         self.folder = config.run_dir()
         if config.threads:
             torch.set_num_threads(config.threads)
-        spec = get_spec(config.dataset)
+        self.spec = spec = get_spec(config.dataset)
         self.contract = Preprocessing.of(spec, config.normalize)
         engines.manual_seed(config.seed)  # the model's initialisation draws from its engine
         model = build_model(config.model, spec.shape, len(spec.classes), config.engine,
@@ -86,11 +86,10 @@ class Run:
             raise ValueError("several processes (torchrun) need --engine torch; the "
                              f"{self.engine.name} engine trains in one process")
         self.device = self.engine.device(config.device, distributed.local_rank())
-        with self.engine.autocast(self.device, config.amp):  # refuses what cannot be done
-            pass
+        self.engine.check_amp(self.device, config.amp)
         # the data last: a model or device that cannot be had is said before it loads
-        self.splits = run_splits(config.dataset, config.val_size, config.seed,
-                                 config.train_size, config.data_dir)
+        splits = run_splits(config.dataset, config.val_size, config.seed, config.train_size,
+                            config.data_dir)
         self.cluster = distributed.join(self.device)
         self.report = report if self.cluster.is_main else (lambda line: None)
         self.channels_last = not is_user_model(config.model)  # see TorchEngine.prepare
@@ -101,8 +100,8 @@ class Run:
             config.nesterov, config.weight_decay, self.device)
         self.scaler = self.engine.grad_scaler(self.device, config.amp)
         self.data = {split: tuple(torch.from_numpy(array).to(self.device) for array in pair)
-                     for split, pair in (("train", self.splits.train),
-                                         ("val", self.splits.val), ("test", self.splits.test))}
+                     for split, pair in (("train", splits.train), ("val", splits.val),
+                                         ("test", splits.test))}
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
         self.augment_rng = torch.Generator().manual_seed(config.seed + 2)
         self.steps_per_epoch = -(-len(self.data["train"][0]) // config.batch_size)
@@ -135,7 +134,7 @@ class Run:
             self.order = torch.randperm(len(self.data["train"][0]), generator=self.shuffle)
         images, labels = self.data["train"]
         augmentations = self.config.augmentations()
-        size = self.splits.spec.shape[1]
+        size = self.spec.shape[1]
         for step in range(self.step, self.steps_per_epoch):
             index = self.order[step * self.config.batch_size:
                                (step + 1) * self.config.batch_size].to(self.device)
@@ -286,6 +285,8 @@ class Run:
                   "device": str(self.device),
                   "device_name": accelerator_name(self.device), "amp": self.config.amp}
         layout.write_json(self.folder / layout.RESULT, result)
+        # contiguous: a channels-last weight's array keeps its strides, and the file writer
+        # copies the raw buffer, which would scramble it
         arrays = {k: np.ascontiguousarray(v) for k, v in self.engine.weights(self.model).items()}
         write_atomically(self.folder / layout.WEIGHTS, safetensors_bytes(arrays))
         self.cluster.barrier()
@@ -293,15 +294,15 @@ class Run:
 
     def describe(self) -> str:
         """The line a run starts with: what trains on what, where."""
-        config, spec = self.config, self.splits.spec
+        config, spec = self.config, self.spec
         processes = f", {self.cluster.world} processes" if self.cluster.distributed else ""
         name = accelerator_name(self.device)
         device = f"{self.device}" + (f" ({name})" if name else "")
         amp = f", {config.amp} mixed precision" if config.amp else ""
         receives = "normalised pixels" if config.normalize == "dataset" else "pixels in [0, 1]"
         return (f"{config.model} on {spec.name} ({self.engine.name} engine on {device}{amp}"
-                f"{processes}): {len(self.splits.train[0])} training and "
-                f"{len(self.splits.val[0])} validation images, batch {config.batch_size}, "
+                f"{processes}): {len(self.data['train'][0])} training and "
+                f"{len(self.data['val'][0])} validation images, batch {config.batch_size}, "
                 f"{config.optimizer} lr {config.lr}, {config.schedule} schedule, the model "
                 f"receives {receives}; run folder {self.folder}")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cnnlab.evaluate.targets import load_target
@@ -37,12 +38,8 @@ class Picture:
         return canvas.save_png(self.image, path)
 
 
-def _folder(run) -> str:
-    return str(getattr(run, "folder", run))
-
-
 def _target(model, dataset, weights, normalize):
-    return load_target(_folder(model), dataset, weights, normalize)
+    return load_target(os.fspath(model), dataset, weights, normalize)
 
 
 def curves(*runs) -> Plot:
@@ -51,7 +48,7 @@ def curves(*runs) -> Plot:
         raise ValueError("name at least one run")
     named = []
     for run in runs:
-        folder = _folder(run)
+        folder = os.fspath(run)
         config = layout.read_config(folder)
         named.append((f"{Path(folder).name} ({config.model})", layout.history(folder)))
     title = named[0][0] if len(named) == 1 else f"{len(named)} runs"
@@ -70,7 +67,7 @@ def confusion(model, split: str | None = None, *, dataset=None, weights=None,
 
 def pareto(*runs, split: str | None = None, speed: str = "images") -> Plot:
     """Accuracy against speed at batch size 4, every run on one split."""
-    points, label, measured = run_data.pareto_points([_folder(run) for run in runs], speed,
+    points, label, measured = run_data.pareto_points([os.fspath(run) for run in runs], speed,
                                                      split)
     return Plot(plots.pareto_figure(points, label, f"accuracy against speed at batch size "
                                                    f"4, {measured} split"))

@@ -38,14 +38,19 @@ def png_bytes(figure) -> bytes:
     return encoded(figure, "png")
 
 
+def plot_format(path: str | Path) -> str:
+    """png, svg or pdf, from the file's extension; a command checks it before it computes."""
+    format = Path(path).suffix.lower().lstrip(".")
+    if format not in PLOT_FORMATS:
+        raise ValueError(f"{path}: a plot is written as .png, .svg or .pdf, got "
+                         f"{Path(path).suffix or 'no extension'!r}")
+    return format
+
+
 def save(figure, path: str | Path) -> Path:
     """Write `figure` as PNG, SVG or PDF, chosen by the file's extension."""
     path = Path(path)
-    format = path.suffix.lower().lstrip(".")
-    if format not in PLOT_FORMATS:
-        raise ValueError(f"{path}: a plot is written as .png, .svg or .pdf, got "
-                         f"{path.suffix or 'no extension'!r}")
-    write_atomically(path, encoded(figure, format))
+    write_atomically(path, encoded(figure, plot_format(path)))
     return path
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cnnlab.arithmetic.table import format_count, html_table
+from cnnlab.evaluate.metrics import PER_CLASS_COLUMNS, per_class_cells
 from cnnlab.evaluate.targets import Target
 from cnnlab.files import write_atomically
 from cnnlab.models.summary import summarize
@@ -114,10 +115,8 @@ def _accuracy_section(target: Target, result: dict) -> str:
              f"on the {html.escape(result['engine'])} engine: top-1 {_percent(accuracy['top1'])}, "
              f"top-5 {_percent(accuracy['top5'])}; macro precision {_percent(macro['precision'])}"
              f", recall {_percent(macro['recall'])}, F1 {_percent(macro['f1'])}.</p>"]
-    parts.append(html_table(("class", "precision", "recall", "F1", "images"),
-                        [(row["class"], _percent(row["precision"]), _percent(row["recall"]),
-                          _percent(row["f1"]), row["support"]) for row in accuracy["per_class"]],
-                        numeric=(1, 2, 3, 4)))
+    parts.append(html_table(PER_CLASS_COLUMNS, per_class_cells(accuracy["per_class"]),
+                            numeric=(1, 2, 3, 4)))
     classes = [row["class"] for row in accuracy["per_class"]]
     figure = plots.confusion_figure(accuracy["confusion"], classes,
                                     f"confusion matrix, {result['split']} split")
