@@ -217,3 +217,139 @@ def test_models_lists_the_zoo(capsys):
     assert code == 0
     assert [line.split()[:2] for line in out.splitlines()] == [["vgg16", "224x224x3"],
                                                                ["vgg16_bn", "224x224x3"]]
+
+
+FUNCTIONAL_NETS = '''
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.scratch import nn as snn
+from cnnlab.scratch.nn import functional as SF
+
+
+class Pooled(nn.Module):
+    """PyTorch's MNIST example style: the pooling is a call in forward, not a layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 5)
+        self.conv2 = nn.Conv2d(4, 8, 5)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        return F.relu(self.conv2(x))
+
+
+class ScratchPooled(snn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = snn.Conv2d(1, 4, 5)
+        self.conv2 = snn.Conv2d(4, 8, 5)
+
+    def forward(self, x):
+        x = SF.max_pool2d(SF.relu(self.conv1(x)), 2)
+        return SF.relu(self.conv2(x))
+
+
+class WithIndices(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 5)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.conv2 = nn.Conv2d(4, 8, 5)
+
+    def forward(self, x):
+        x, _ = self.pool(self.conv1(x))
+        return self.conv2(x)
+
+
+class Interpolated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        return self.conv2(F.interpolate(self.conv1(x), scale_factor=2))
+'''
+
+
+@pytest.fixture
+def functional_nets(tmp_path):
+    path = tmp_path / "functional_nets.py"
+    path.write_text(FUNCTIONAL_NETS)
+    return path
+
+
+def _rows(capsys, spec):
+    code, out, err = _run(capsys, "shapes", spec, "--input", "1x28x28", "--json")
+    assert (code, err) == (0, "")
+    table = json.loads(out)
+    return table, [(row["label"], row["name"], row["output"],
+                    row["receptive_field"] and row["receptive_field"]["height"]["size"])
+                   for row in table["layers"] if row["kind"] in ("conv", "pool")]
+
+
+@pytest.mark.parametrize("net", ["Pooled", "ScratchPooled"])
+def test_a_pooling_called_in_forward_is_a_row_and_moves_the_receptive_field(capsys,
+                                                                           functional_nets,
+                                                                           net):
+    _, rows = _rows(capsys, f"{functional_nets}:{net}")
+    # 5 pixels, then 6 after the 2x2 pool (jump 2), then 6 + (5-1)*2 = 14: not 5 + 4 = 9
+    assert rows == [("CONV1", "conv1", "24x24x4", 5), ("POOL1", "F.max_pool2d", "12x12x4", 6),
+                    ("CONV2", "conv2", "8x8x8", 14)]
+
+
+def test_the_functional_pool_field_is_what_the_output_sees(functional_nets):
+    """The 14 above, checked on the real network: raising any input row inside the field
+    changes one central output (a max pool lets a raised pixel win), and no row outside does."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("functional_nets", functional_nets)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.Pooled()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.abs() + 1e-3)  # nothing cancels, no ReLU is off
+        x = torch.ones(1, 1, 28, 28)
+        centre = model(x)[0, :, 4, 4]
+        seen = []
+        for row in range(28):
+            raised = x.clone()
+            raised[..., row, :] += 100
+            if not torch.equal(model(raised)[0, :, 4, 4], centre):
+                seen.append(row)
+    assert seen == list(range(seen[0], seen[0] + 14))
+
+
+def test_max_pool_with_indices_keeps_its_row_and_the_fields_after_it(capsys, functional_nets):
+    _, rows = _rows(capsys, f"{functional_nets}:WithIndices")
+    assert rows == [("CONV1", "conv1", "24x24x4", 5), ("POOL1", "pool", "12x12x4", 6),
+                    ("CONV2", "conv2", "8x8x8", 14)]
+
+
+def test_a_field_that_cannot_be_computed_says_so(capsys, functional_nets):
+    table, rows = _rows(capsys, f"{functional_nets}:Interpolated")
+    assert rows == [("CONV1", "conv1", "26x26x4", 3), ("CONV2", "conv2", "50x50x8", None)]
+    assert any("after interpolate" in note and "unknown" in note for note in table["notes"])
+    code, out, _ = _run(capsys, "shapes", f"{functional_nets}:Interpolated", "--input",
+                        "1x28x28")
+    conv2 = next(line for line in out.splitlines() if line.startswith("CONV2"))
+    assert code == 0 and conv2.endswith("unknown")
+
+
+def test_shapes_conv_json_gives_the_explanations_figures(capsys):
+    argv = ["shapes", "conv", "--input", "5x5", "--kernel", "3", "--stride", "2", "--padding",
+            "1"]
+    code, text, _ = _run(capsys, *argv)
+    code_json, out, err = _run(capsys, *argv, "--json")
+    assert (code, code_json, err) == (0, 0, "")
+    facts = json.loads(out)
+    assert facts["output"] == [3, 3] and "output: 3x3" in text
+    assert facts["axes"]["H"]["with_numbers"] in text
+    assert facts["receptive_field"] == {"size": 3, "jump": 2.0, "start": 0.0}
+    code, out, err = _run(capsys, "shapes", "conv", "--input", "5x5", "--kernel", "7", "--json")
+    assert code == 2 and out == "" and err.count("\n") == 1

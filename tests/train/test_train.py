@@ -186,3 +186,19 @@ def test_the_demo_recipe_reaches_90_percent(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     accuracy = float(capsys.readouterr().out.splitlines()[-1].removeprefix("test accuracy: "))
     assert accuracy >= 0.90
+
+
+def test_a_scratch_network_with_batch_norm_saves_weights_it_loads_again(tmp_path, capsys):
+    """num_batches_tracked is 0-d: the weights file keeps it 0-d, so eval can load it."""
+    (tmp_path / "net.py").write_text(
+        "from cnnlab.scratch import nn\n\n\n"
+        "def Net(num_classes=10):\n"
+        "    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(),\n"
+        "                         nn.Flatten(), nn.Linear(4 * 13 * 13, num_classes))\n")
+    run = tmp_path / "run"
+    assert main(["train", f"{tmp_path / 'net.py'}:Net", "--engine", "scratch", "--epochs", "1",
+                 "--train-size", "128", "--val-size", "64", "--out", str(run)]) == 0
+    assert _weights(run)["1.num_batches_tracked"].shape == ()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "val"]) == 0
+    assert "accuracy" in capsys.readouterr().out

@@ -50,6 +50,23 @@ def _formula_and_result(size, kernel, stride, padding, dilation, transposed, out
 def explain(input_size: tuple[int, int], kernel: int, stride: int = 1, padding: int = 0,
             dilation: int = 1, transposed: bool = False, output_padding: int = 0,
             pool: str | None = None, ceil_mode: bool = False) -> str:
+    """What `cnnlab shapes conv` prints."""
+    lines, _ = _explained(input_size, kernel, stride, padding, dilation, transposed,
+                          output_padding, pool, ceil_mode)
+    return "\n".join(lines) + "\n"
+
+
+def explanation(input_size: tuple[int, int], kernel: int, stride: int = 1, padding: int = 0,
+                dilation: int = 1, transposed: bool = False, output_padding: int = 0,
+                pool: str | None = None, ceil_mode: bool = False) -> dict:
+    """The same facts as `explain`, as data (`cnnlab shapes conv --json`)."""
+    _, facts = _explained(input_size, kernel, stride, padding, dilation, transposed,
+                          output_padding, pool, ceil_mode)
+    return facts
+
+
+def _explained(input_size, kernel, stride, padding, dilation, transposed, output_padding,
+               pool, ceil_mode) -> tuple[list[str], dict]:
     if pool is not None and pool not in POOL_MODES:
         raise ValueError(f"--pool: expected one of {', '.join(POOL_MODES)}, got {pool!r}")
     if transposed and pool:
@@ -68,6 +85,12 @@ def explain(input_size: tuple[int, int], kernel: int, stride: int = 1, padding: 
     if pool and ceil_mode:
         settings += ", ceil mode"
     lines = [f"{what} of a {h}x{w} input: {settings}"]
+    facts: dict = {"layer": what, "input": [h, w], "kernel": kernel, "stride": stride,
+                   "padding": padding, "dilation": dilation, "axes": {}}
+    if transposed:
+        facts["output_padding"] = output_padding
+    if pool:
+        facts["ceil_mode"] = ceil_mode
     outputs = []
     axes = [("H", h)] if h == w else [("H", h), ("W", w)]
     for axis, size in axes:
@@ -77,27 +100,34 @@ def explain(input_size: tuple[int, int], kernel: int, stride: int = 1, padding: 
             ceil_mode, f"this {what} ({axis})")
         indent = " " * len(name)
         lines += [f"{name} = {formula}", f"{indent} = {plugged}"]
+        facts["axes"][axis] = {"formula": formula, "with_numbers": plugged, "output": result}
         rounded_up = -(-(size + 2 * padding - dilation * (kernel - 1) - 1) // stride) + 1
         if pool and ceil_mode and rounded_up != result:
             lines += [f"{indent} = {rounded_up}, but window {rounded_up} would start at "
                       f"{(rounded_up - 1) * stride - padding}, in the right padding (the input "
                       f"ends at {size - 1}); PyTorch drops it",
                       f"{indent} = {result}"]
+            facts["axes"][axis]["dropped_window"] = rounded_up
         else:
             lines.append(f"{indent} = {result}")
         outputs.append(result)
     out_h, out_w = (outputs * 2)[:2]
     lines.append(f"output: {out_h}x{out_w}")
+    facts["output"] = [out_h, out_w]
 
     step = rf.through_transposed if transposed else rf.through_window
     field = step(rf.INPUT_PIXEL, kernel, stride, padding, dilation)
     lines.append(f"receptive field: each output sees {field.pixels}x{field.pixels} input pixels; "
                  f"neighbouring outputs are {_jump(field)} apart; the first one is centred on "
                  f"input position {_position(field.start)}")
+    facts["receptive_field"] = field.as_dict()
+    warnings = []
     if not transposed and not (pool and ceil_mode):
-        lines += [f"warning: {message}" for message in sizes.coverage_warnings(
-            (h, w), (kernel, kernel), (stride, stride), (padding, padding), (dilation, dilation))]
-    return "\n".join(lines) + "\n"
+        warnings = sizes.coverage_warnings(
+            (h, w), (kernel, kernel), (stride, stride), (padding, padding), (dilation, dilation))
+    lines += [f"warning: {message}" for message in warnings]
+    facts["warnings"] = list(warnings)
+    return lines, facts
 
 
 def _jump(field: rf.ReceptiveField) -> str:

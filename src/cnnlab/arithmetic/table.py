@@ -56,7 +56,9 @@ def html_table(header, rows, numeric=(), classes=None) -> str:
 
 def _field_text(layer: Layer) -> str:
     if layer.receptive_field is None:
-        return "whole input" if layer.kind == "linear" else ""
+        if layer.kind == "linear":
+            return "whole input"
+        return "unknown" if len(layer.output_shape) == 3 else ""
     along_h, along_w = layer.receptive_field
     if along_h == along_w:
         return str(along_h)

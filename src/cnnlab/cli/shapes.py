@@ -32,18 +32,21 @@ def _shapes(args: argparse.Namespace) -> int:
 
 
 def _shapes_conv(args: argparse.Namespace) -> int:
-    from cnnlab.arithmetic.explain import explain, parse_size
+    from cnnlab.arithmetic.explain import explain, explanation, parse_size
 
     if args.input is None or args.kernel is None:
         raise ValueError("shapes conv needs --input HxW and --kernel K "
                          "(e.g. --input 5x5 --kernel 3 --stride 2 --padding 1)")
-    text = explain(parse_size(args.input), args.kernel,
-                   1 if args.stride is None else args.stride,
-                   0 if args.padding is None else args.padding,
-                   1 if args.dilation is None else args.dilation,
-                   args.transposed, 0 if args.output_padding is None else args.output_padding,
-                   args.pool, args.ceil_mode)
-    print(text, end="")
+    settings = (parse_size(args.input), args.kernel,
+                1 if args.stride is None else args.stride,
+                0 if args.padding is None else args.padding,
+                1 if args.dilation is None else args.dilation,
+                args.transposed, 0 if args.output_padding is None else args.output_padding,
+                args.pool, args.ceil_mode)
+    if args.json:
+        print(json.dumps(explanation(*settings), indent=2))
+    else:
+        print(explain(*settings), end="")
     return 0
 
 

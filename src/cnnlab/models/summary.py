@@ -3,9 +3,13 @@
 A pre-hook on every leaf module computes the layer's row with `cnnlab.arithmetic` before the
 layer runs, so a layer that cannot fit raises the arithmetic's clear error (naming the module)
 instead of the engine's; a post-hook checks the computed output shape against the real one.
-Receptive fields ride along with the tensors: modules transform them, and every other
-operation in `forward` (a residual sum, a concatenation, a slice) passes on the widest field
-of its inputs, so branching networks (ResNet, Inception) get a field per layer too.
+Receptive fields ride along with the tensors: modules transform them, and so do the
+functional convolutions and poolings a `forward` calls itself (`F.max_pool2d(x, 2)`, as in
+PyTorch's MNIST example), which get rows of their own. Every other operation that keeps the
+spatial size (a residual sum, a concatenation, an activation) passes on the widest field of its
+inputs, so branching networks (ResNet, Inception) get a field per layer too. An operation that
+changes the spatial size in a way cnnlab cannot follow leaves the field unknown, and the table
+says so rather than print a wrong figure.
 """
 
 from __future__ import annotations
@@ -85,11 +89,56 @@ def _layer_for(module, name: str, shape: tuple[int, ...], field) -> Layer | None
     return Layer(name, "other", kind, shape, (), params=_own_params(module))
 
 
+# The parameters of the functional forms, in order, as both engines name them.
+_FUNCTIONAL = {
+    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv_transpose2d": ("input", "weight", "bias", "stride", "padding", "output_padding",
+                         "groups", "dilation"),
+    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
+    "sum_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
+    "adaptive_avg_pool2d": ("input", "output_size"),
+    "adaptive_max_pool2d": ("input", "output_size"),
+}
+_FUNCTIONAL["max_pool2d_with_indices"] = _FUNCTIONAL["max_pool2d"]
+
+
+def _functional_layer(op, shape: tuple[int, ...], field) -> Layer | None:
+    """The row of a convolution or pooling called as a function, or None for other ops."""
+    name, args, kwargs = op
+    if name not in _FUNCTIONAL:
+        return None
+    values = dict(zip(_FUNCTIONAL[name], args, strict=False)) | dict(kwargs)
+    label = f"F.{name.removesuffix('_with_indices')}"
+    if name.startswith("adaptive"):
+        mode = "avg" if "avg" in name else "max"
+        return describe.adaptive_pool(label, shape, mode, values["output_size"], field)
+    if name.endswith("pool2d") or name == "max_pool2d_with_indices":
+        kernel = values["kernel_size"]
+        stride = values.get("stride")
+        mode = name.split("_")[0]
+        return describe.pool(label, shape, mode, kernel, stride or kernel,
+                             values.get("padding", 0), values.get("dilation", 1),
+                             bool(values.get("ceil_mode", False)), field)
+    weight = values["weight"]
+    stride, padding = values.get("stride", 1), values.get("padding", 0)
+    dilation, groups = values.get("dilation", 1), values.get("groups", 1)
+    bias = values.get("bias") is not None
+    if name == "conv2d":
+        return describe.conv(label, shape, weight.shape[0], tuple(weight.shape[2:]), stride,
+                             padding, dilation, groups, bias, field)
+    return describe.conv_transpose(label, shape, weight.shape[1] * groups,
+                                   tuple(weight.shape[2:]), stride, padding,
+                                   values.get("output_padding", 0), dilation, groups, bias,
+                                   field)
+
+
 class _Tracer:
     def __init__(self) -> None:
         self.fields: dict[int, tuple[object, object]] = {}  # id -> (tensor, field); the
         self.layers: list[Layer] = []                       # tensor is kept so ids stay unique
         self.pending: list[Layer | None] = []
+        self.unknown_after: list[str] = []  # ops that left the receptive field unknown
 
     def field_of(self, tensor):
         entry = self.fields.get(id(tensor))
@@ -98,14 +147,36 @@ class _Tracer:
     def set_field(self, tensor, field) -> None:
         self.fields[id(tensor)] = (tensor, field)
 
-    def follow_op(self, output, inputs) -> None:
-        """Any operation: a 4-D output sees what the widest of its inputs sees."""
+    def follow_op(self, output, inputs, op=None) -> None:
+        """Any operation with a 4-D output. Inside a layer its post-hook has the last word;
+        in a forward's own code a functional convolution or pooling adds its row, an op that
+        keeps the spatial size passes on the widest field of its inputs, and any other op
+        leaves the field unknown. `op` is (name, args, kwargs) where the engine knows it."""
         if len(getattr(output, "shape", ())) != 4:
             return
-        known = [f for f in map(self.field_of, inputs) if f is not None]
-        if known:
-            self.set_field(output, (rf.merge([f[0] for f in known]),
-                                    rf.merge([f[1] for f in known])))
+        maps = [x for x in inputs if len(getattr(x, "shape", ())) == 4]
+        if not self.pending and op is not None and maps:
+            layer = _functional_layer(op, tuple(maps[0].shape[1:]), self.field_of(maps[0]))
+            if layer is not None:
+                self._add_functional(layer, tuple(output.shape[1:]))
+                self.set_field(output, layer.receptive_field)
+                return
+        known = [(x, f) for x in maps if (f := self.field_of(x)) is not None]
+        if not known:
+            return
+        if self.pending or all(x.shape[2:] == output.shape[2:] for x, _ in known):
+            self.set_field(output, (rf.merge([f[0] for _, f in known]),
+                                    rf.merge([f[1] for _, f in known])))
+        else:
+            self.unknown_after.append(op[0] if op is not None else "an operation")
+
+    def _add_functional(self, layer: Layer, actual: tuple[int, ...]) -> None:
+        if layer.output_shape != actual and layer.kind != "conv_transpose":
+            raise RuntimeError(f"{layer.name}: cnnlab.arithmetic computed an output of "
+                               f"{format_shape(layer.output_shape)} but the call produced "
+                               f"{format_shape(actual)}; please report this")
+        layer.output_shape = actual
+        self.layers.append(layer)
 
     def before(self, name: str) -> Callable:
         def hook(module, args):
@@ -118,6 +189,8 @@ class _Tracer:
     def after(self, name: str) -> Callable:
         def hook(module, args, output):
             layer = self.pending.pop()
+            if isinstance(output, tuple) and output:  # MaxPool2d(return_indices=True)
+                output = output[0]
             if layer is None or not hasattr(output, "shape"):
                 return
             actual = tuple(output.shape[1:])
@@ -194,6 +267,12 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
     finally:
         model.train(was_training)
     params = list(model.parameters())
+    notes = []
+    if tracer.unknown_after:
+        ops = ", ".join(dict.fromkeys(tracer.unknown_after))
+        notes.append(f"receptive fields after {ops} in forward() are unknown: it changes the "
+                     "spatial size in a way cnnlab cannot follow (write it as a layer, or as "
+                     "F.conv2d / F.max_pool2d / F.avg_pool2d, to get them)")
     return LayerTable(
         model=name or type(model).__name__,
         input_shape=tuple(input_shape),
@@ -201,6 +280,7 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
         params=sum(int(prod(p.shape)) for p in params),
         trainable_params=sum(int(prod(p.shape)) for p in params if p.requires_grad),
         engine=engine.name,
+        notes=notes,
     )
 
 

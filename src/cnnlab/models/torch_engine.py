@@ -141,7 +141,7 @@ class TorchEngine(Engine):
 
     def load_weights(self, model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> None:
         """Copy checked arrays into the model, on whatever device it lives."""
-        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+        model.load_state_dict({k: torch.from_numpy(np.require(v, requirements="C"))
                                for k, v in arrays.items()}, strict=False)
 
 
@@ -151,9 +151,12 @@ class _FollowOps(TorchFunctionMode):
         self.observer = observer
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        output = func(*args, **(kwargs or {}))
-        if isinstance(output, torch.Tensor):
-            self.observer(output, list(_tensors([*args, *(kwargs or {}).values()])))
+        kwargs = kwargs or {}
+        output = func(*args, **kwargs)
+        values = output[0] if isinstance(output, tuple) and output else output  # with indices
+        if isinstance(values, torch.Tensor):
+            self.observer(values, list(_tensors([*args, *kwargs.values()])),
+                          (getattr(func, "__name__", ""), args, kwargs))
         return output
 
 

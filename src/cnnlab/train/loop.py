@@ -287,7 +287,8 @@ class Run:
         layout.write_json(self.folder / layout.RESULT, result)
         # contiguous: a channels-last weight's array keeps its strides, and the file writer
         # copies the raw buffer, which would scramble it
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.engine.weights(self.model).items()}
+        arrays = {k: np.require(v, requirements="C")  # (ascontiguousarray makes 0-d 1-d)
+                  for k, v in self.engine.weights(self.model).items()}
         write_atomically(self.folder / layout.WEIGHTS, safetensors_bytes(arrays))
         self.cluster.barrier()
         return result

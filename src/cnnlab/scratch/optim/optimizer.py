@@ -35,13 +35,13 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad[...] = 0
+                    p.grad.data[...] = 0
 
     def step(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad, group, self.state.setdefault(id(p), {}))
+                    self._update(p, p.grad.data, group, self.state.setdefault(id(p), {}))
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict, state: dict) -> None:
         raise NotImplementedError

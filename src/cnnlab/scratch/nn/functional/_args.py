@@ -6,16 +6,20 @@ wrongly reads what is wrong and what was expected instead of a NumPy broadcastin
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from cnnlab.scratch.tensor import Tensor
+from cnnlab.scratch.tensor import Tensor, named_op
 
 
 def pair(value, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints, as torch accepts for kernel_size, stride, padding, dilation."""
+    """An int, a one-element sequence or a pair of ints, as torch accepts for kernel_size,
+    stride, padding and dilation."""
     items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) == 1:
+        items = items * 2
     if len(items) != 2 or not all(isinstance(v, (int, np.integer)) for v in items):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return int(items[0]), int(items[1])
@@ -41,8 +45,28 @@ def check_image_batch(x, op: str, name: str = "input") -> Tensor:
             "convert images with .float() after scaling them"
         )
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D {name} (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) {name}, got "
+                         f"shape {x.shape}")
     return x
+
+
+def spatial_op(op):
+    """A convolution or pooling function: it takes one (C, H, W) image too, as torch's do
+    (run as a batch of one, the batch dimension dropped again from every tensor it returns),
+    and it names itself and its arguments to op observers (`cnnlab shapes` reads a
+    `F.max_pool2d(x, 2)` in a forward from them)."""
+
+    @functools.wraps(op)
+    def wrapper(input, *args, **kwargs):
+        if isinstance(input, Tensor) and input.ndim == 3:
+            out = wrapper(input.unsqueeze(0), *args, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(o.squeeze(0) for o in out)
+            return out.squeeze(0)
+        with named_op(op.__name__, (input, *args), kwargs):
+            return op(input, *args, **kwargs)
+
+    return wrapper
 
 
 def check_same_dtype(op: str, **tensors) -> None:

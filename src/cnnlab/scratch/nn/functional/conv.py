@@ -31,6 +31,7 @@ from cnnlab.scratch.nn.functional._args import (
     check_same_dtype,
     check_window_fits,
     pair,
+    spatial_op,
     window_output_size,
 )
 from cnnlab.scratch.tensor import Tensor, _record
@@ -222,6 +223,7 @@ def _spatial_args(weight, stride, dilation, op):
 # ===================================================================== functional
 
 
+@spatial_op
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     op = "conv2d"
     x = check_image_batch(input, op)
@@ -271,6 +273,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     return _record(to_images(y, n, out_hw), parents, lambda dy: backward(dy)[: len(parents)])
 
 
+@spatial_op
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1) -> Tensor:
     op = "conv_transpose2d"

@@ -1,4 +1,5 @@
-"""Negative log-likelihood and softmax cross-entropy (with label smoothing), as in torch."""
+"""Negative log-likelihood, softmax cross-entropy (with label smoothing) and mean squared
+error, as in torch."""
 
 from __future__ import annotations
 
@@ -51,14 +52,17 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, size_average=N
         out = losses.reshape(target.shape)
     elif reduction == "sum":
         out = losses.sum()
-    else:
-        out = losses.sum() / sample_weight.sum()
+    else:  # NaN when every target is ignored, as in torch
+        total = sample_weight.sum()
+        out = losses.sum() / total if total else np.nan
 
     def backward(g):
         if reduction == "none":
             per_sample = g.reshape(-1)
         elif reduction == "sum":
             per_sample = np.full(flat_target.size, g)
+        elif sample_weight.sum() == 0:  # every target ignored: the loss is NaN, torch's
+            per_sample = np.zeros(flat_target.size, input.dtype)  # gradient is zero
         else:
             per_sample = np.full(flat_target.size, g / sample_weight.sum())
         grad = np.zeros((flat_target.size, classes), dtype=input.dtype)
@@ -91,7 +95,11 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
 
     target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target_array.dtype.kind == "f":
-        return _soft_target_cross_entropy(log_p, target_array, w, reduction, label_smoothing,
+        if ignore_index != -100:
+            raise ValueError(f"{op}: ignore_index is not supported for a floating-point target "
+                             "(class probabilities); pass class indices to ignore some")
+        soft = target if isinstance(target, Tensor) else Tensor(target_array)
+        return _soft_target_cross_entropy(log_p, soft, w, reduction, label_smoothing,
                                           class_dim)
 
     nll = nll_loss(log_p, target_array, weight, ignore_index=ignore_index, reduction=reduction)
@@ -111,11 +119,14 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
-def _soft_target_cross_entropy(log_p, target, w, reduction, label_smoothing, class_dim):
+def _soft_target_cross_entropy(log_p, target: Tensor, w, reduction, label_smoothing,
+                               class_dim):
+    """Class-probability targets: a target that requires grad gets its gradient too."""
     if target.shape != log_p.shape:
         raise ValueError(f"cross_entropy: class-probability target of shape {target.shape} must "
                          f"match the input {log_p.shape}")
-    target = target.astype(log_p.dtype)
+    if target.dtype != log_p.dtype:
+        target = target.to(log_p.dtype)
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / log_p.shape[class_dim]
     terms = log_p * target if w is None else log_p * w * target
@@ -125,3 +136,25 @@ def _soft_target_cross_entropy(log_p, target, w, reduction, label_smoothing, cla
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / (losses.numel() if losses.ndim else 1)
+
+
+def mse_loss(input: Tensor, target, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """Mean squared error: the mean (or sum) of (input - target)^2, both of one shape."""
+    op = "mse_loss"
+    _check_reduction(reduction, size_average, reduce, op)
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target of shape {target.shape} must match the input "
+                         f"{input.shape} (broadcasting them gives a wrong loss)")
+    diff = input.data - target.data
+    squared = diff * diff
+    out = squared if reduction == "none" else squared.sum() if reduction == "sum" \
+        else squared.mean()
+
+    def backward(g):
+        scale = 2.0 if reduction != "mean" else 2.0 / max(diff.size, 1)
+        grad = g * scale * diff
+        return grad, -grad
+
+    return _record(np.asarray(out, dtype=input.dtype), (input, target), backward)

@@ -1,4 +1,4 @@
-"""Batch normalisation with its hand-written backward pass."""
+"""Batch normalisation and local response normalisation, with hand-written backward passes."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     count = x.data.size // c
 
     if training:
+        if eps <= 0:
+            raise ValueError(f"{op}: eps must be positive during training, got {eps} (it "
+                             "keeps the division by the batch's standard deviation finite)")
+        if x.data.size == 0:  # an empty batch: nothing to normalise, no statistics to learn
+            return _record(x.data.copy(), (x,), lambda dy: (dy,))
         if count == 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
@@ -83,3 +88,43 @@ def _update(running, batch_value: np.ndarray, momentum: float) -> None:
     target = _array(running)
     target *= 1 - momentum
     target += momentum * batch_value.astype(target.dtype)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """AlexNet's normalisation across channels (torch's formula):
+
+        b_c = a_c / (k + alpha/size * sum of a_j^2 over the `size` channels around c)^beta
+
+    The window is size//2 channels before c and (size-1)//2 after, cut at the edges.
+    """
+    op = "local_response_norm"
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of 3 or more dimensions (N, C, ...), got "
+                         f"shape {input.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    x = input.data
+    before, after = size // 2, (size - 1) // 2
+    d = k + (alpha / size) * _channel_window_sum(x * x, before, after)
+    scale = d ** -beta
+    out = x * scale
+
+    def backward(g):
+        # d b_c / d a_j = [c == j] d_c^-beta - 2 alpha beta / size * a_c a_j d_c^(-beta-1)
+        # for each c whose window holds j; the c around j form the mirrored window.
+        spread = _channel_window_sum(g * x * scale / d, after, before)
+        return (g * scale - (2 * alpha * beta / size) * x * spread,)
+
+    return _record(out, (input,), backward)
+
+
+def _channel_window_sum(a: np.ndarray, before: int, after: int) -> np.ndarray:
+    """For each channel c, the sum of a over channels c-before .. c+after (zeros outside)."""
+    widths = [(0, 0), (before, after)] + [(0, 0)] * (a.ndim - 2)
+    padded = np.pad(a, widths)
+    channels = a.shape[1]
+    total = np.zeros_like(a)
+    for offset in range(before + after + 1):
+        total += padded[:, offset:offset + channels]
+    return total

@@ -20,6 +20,7 @@ from cnnlab.scratch.nn.functional._args import (
     check_positive,
     check_window_fits,
     pair,
+    spatial_op,
     window_output_size,
 )
 from cnnlab.scratch.nn.functional.conv import Pads, crop, zero_pad
@@ -31,8 +32,8 @@ class _Geometry:
 
     def __init__(self, op, x, kernel_size, stride, padding, dilation, ceil_mode):
         self.kernel = pair(kernel_size, "kernel_size", op)
-        # torch's functional API takes stride=None or stride=[] to mean "the kernel size".
-        default_stride = stride is None or stride == []
+        # torch's functional API takes stride=None, [] or () to mean "the kernel size".
+        default_stride = stride is None or (isinstance(stride, (list, tuple)) and not stride)
         self.stride = self.kernel if default_stride else pair(stride, "stride", op)
         self.padding = pair(padding, "padding", op)
         self.dilation = pair(dilation, "dilation", op)
@@ -75,6 +76,7 @@ class _Geometry:
                 yield i, j, (slice(None), slice(None), rows, cols)
 
 
+@spatial_op
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     op = "max_pool2d"
@@ -180,6 +182,7 @@ def _avg_divisor(count_include_pad: bool):
     return divisor
 
 
+@spatial_op
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None) -> Tensor:
     if divisor_override is not None:
@@ -192,6 +195,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                             divisor)
 
 
+@spatial_op
 def sum_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False) -> Tensor:
     """Sum pooling: the sum of each window (average pooling without the division)."""
     return _window_sum_pool("sum_pool2d", input, kernel_size, stride, padding, ceil_mode, None)
@@ -202,6 +206,7 @@ def _adaptive_bins(size: int, out: int) -> list[slice]:
     return [slice(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
 
 
+@spatial_op
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     op = "adaptive_avg_pool2d"
     x = check_image_batch(input, op)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.scratch.device import check_device
 from cnnlab.scratch.nn import functional as F
 from cnnlab.scratch.nn.functional._args import pair
 from cnnlab.scratch.nn.init import default_layer_init_
@@ -11,8 +12,7 @@ from cnnlab.scratch.nn.modules.module import Module, Parameter
 
 
 def _check_device(device, dtype, layer: str):
-    if device not in (None, "cpu"):
-        raise ValueError(f"{layer}: the scratch engine runs on the CPU, got device={device!r}")
+    check_device(device, layer)
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
@@ -32,9 +32,10 @@ class _ConvNd(Module):
         super().__init__()
         dtype = _check_device(device, dtype, layer)
         _check_channels(in_channels, out_channels, groups, layer)
-        if padding_mode != "zeros":
-            raise ValueError(f"{layer}: only padding_mode='zeros' is implemented, "
-                             f"got {padding_mode!r}")
+        modes = ("zeros",) if layer == "ConvTranspose2d" else ("zeros", *F.PADDING_MODES[1:])
+        if padding_mode not in modes:
+            raise ValueError(f"{layer}: padding_mode must be one of {modes}, got "
+                             f"{padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(kernel_size, "kernel_size", layer)
         self.stride = pair(stride, "stride", layer)
@@ -44,6 +45,19 @@ class _ConvNd(Module):
         self.weight = Parameter(np.empty(weight_shape + self.kernel_size, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
+
+    def _reversed_padding_repeated_twice(self) -> tuple[int, ...]:
+        """F.pad's (left, right, top, bottom) for this layer's padding, 'same' included."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            pads = []
+            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation), strict=True):
+                total = d * (k - 1)  # torch puts the odd row/column at the bottom/right
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        ph, pw = self.padding
+        return (pw, pw, ph, ph)
 
     def reset_parameters(self) -> None:
         default_layer_init_(self.weight, self.bias)
@@ -59,6 +73,8 @@ class _ConvNd(Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
         return text
 
 
@@ -70,6 +86,10 @@ class Conv2d(_ConvNd):
                          (out_channels, in_channels // groups), device, dtype)
 
     def forward(self, input):
+        if self.padding_mode != "zeros":
+            padded = F.pad(input, self._reversed_padding_repeated_twice(), self.padding_mode)
+            return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
+                            self.groups)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab.scratch.device import check_device, device
 from cnnlab.scratch.tensor import Tensor
 
 
@@ -172,13 +173,25 @@ class Module:
             np.copyto(own[key], array, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
-    def to(self, dtype) -> Module:
-        """Convert floating-point parameters and buffers to `dtype` (float32 or float64)."""
+    def to(self, *args, **kwargs) -> Module:
+        """`.to(dtype)` converts floating-point parameters and buffers (float32 or float64);
+        `.to("cpu")` or `.to(device)` is accepted, the scratch engine's one device."""
+        dtype = kwargs.get("dtype", kwargs.get("device", args[0] if args else None))
+        if dtype is None or isinstance(dtype, (str, device)):
+            check_device(dtype, f"{type(self).__name__}.to")
+            return self
         for module in self.modules():
             for registry in (module._parameters, module._buffers):
                 for t in registry.values():
                     if t is not None and t.dtype.kind == "f":
                         t.data = t.data.astype(dtype)
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, *_args, **_kwargs) -> Module:
+        check_device("cuda", f"{type(self).__name__}.cuda")
         return self
 
     def float(self) -> Module:
@@ -201,7 +214,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad[...] = 0
+                p.grad.data[...] = 0
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
