@@ -91,6 +91,9 @@ FORBIDDEN = {
     "evaluate": {"train", "viz", "leaderboard", "cli"},
     "viz": {"train", "leaderboard", "cli"},
     "leaderboard": {"train", "viz", "cli"},
+    # the grader's reference is torch itself, never one of our engines
+    "exercises": {"scratch", "models", "data", "train", "runs", "evaluate", "viz",
+                  "leaderboard", "cli"},
 }
 
 
@@ -101,6 +104,12 @@ def test_data_flows_one_way(package):
                    for target in targets
                    if _package(target) in FORBIDDEN[package])
     assert wrong == []
+
+
+def test_the_exercise_sandbox_imports_nothing_of_ours():
+    """The student's file runs in sandbox.py's process: cnnlab must not be loaded there."""
+    assert not [target for target in GRAPH["cnnlab.exercises.sandbox"]
+                if target.startswith("cnnlab")]
 
 
 def test_the_graph_is_read_at_all():

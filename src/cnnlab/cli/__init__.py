@@ -9,6 +9,7 @@ import os
 import sys
 
 from cnnlab.cli.evaluate import add_evaluate
+from cnnlab.cli.exercise import add_exercise
 from cnnlab.cli.leaderboard import add_leaderboard
 from cnnlab.cli.runs import add_runs
 from cnnlab.cli.shapes import add_shapes
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs(commands)
     add_viz(commands)
     add_leaderboard(commands)
+    add_exercise(commands)
     return parser
 
 
