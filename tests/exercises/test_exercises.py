@@ -106,6 +106,15 @@ def test_a_solution_wrong_on_strides_gets_partial_marks_naming_the_cases(tmp_pat
     assert f"case {failing[0].number} (stride " in result.text()
 
 
+def test_a_wrong_stride_costs_marks_whatever_the_draw(tmp_path, capsys):
+    """Every strided case has two outputs or more along the strided axis, so a solution that
+    ignores the stride cannot pass it by luck; the unstrided cases still pass."""
+    path = _start(capsys, tmp_path, "conv2d")
+    path.write_text(solved(path.read_text(), "conv2d", IGNORES_STRIDE))
+    scores = {check(tmp_path, seed=seed).score for seed in range(15)}
+    assert min(scores) > 0 and max(scores) < CASES_PER_EXERCISE, scores
+
+
 def test_a_stub_scores_zero(tmp_path, capsys):
     _start(capsys, tmp_path, "max_pool2d")
     result = check(tmp_path).results[0]

@@ -26,7 +26,7 @@ def test_opening_again_is_a_no_op_and_keeps_the_rows(tmp_path):
     second = open_database(url)
     with reading(second) as session:
         assert session.scalar(text("select count(*) from tasks")) == 1
-        assert session.scalar(text("select version_num from alembic_version")) == "0001"
+        assert session.scalar(text("select version_num from alembic_version")) == "0002"
 
 
 def test_sqlite_runs_in_wal_and_writes_take_the_lock_at_begin(tmp_path):

@@ -36,9 +36,16 @@ def _add_task(args) -> int:
     _require_extra()
     from cnnlab.leaderboard.accounts import add_task
 
-    task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb)
-    print(f"task {task.name}: {task.dataset} test set, public/private halves (seed "
-          f"{task.seed}), {task.daily_limit} submissions a day, files up to {args.max_mb:g} MB")
+    task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
+                    args.exercise)
+    if task.exercise:
+        print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
+              f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
+              f"to {args.max_mb:g} MB")
+    else:
+        print(f"task {task.name}: {task.dataset} test set, public/private halves (seed "
+              f"{task.seed}), {task.daily_limit} submissions a day, files up to "
+              f"{args.max_mb:g} MB")
     return 0
 
 
@@ -148,6 +155,10 @@ def _submit(args) -> int:
     if result["status"] != "finished":
         print(f"reason: {result['error']}")
         return 1
+    if result.get("exercise"):
+        print(f"score {100 * result['accuracy']:.1f}% of the cases drawn for this file (see "
+              f"its page for each case)")
+        return 0
     print(f"accuracy {100 * result['accuracy']:.2f}%, {result['images_per_s']:,.0f} images/s "
           f"at batch size 4, {result['reference_ratio']:.3f}x the reference, "
           f"{result['params']:,} parameters")
@@ -170,7 +181,10 @@ def add_leaderboard(commands) -> None:
 
     task = with_db(actions.add_parser("add-task", help="create a task"))
     task.add_argument("name")
-    task.add_argument("--dataset", required=True, choices=["fashion-mnist", "mnist", "cifar10"])
+    task.add_argument("--dataset", choices=["fashion-mnist", "mnist", "cifar10"],
+                      help="a model task: ONNX files evaluated on this dataset's hidden split")
+    task.add_argument("--exercise", help="an exercise task instead: `cnnlab exercise` files "
+                                         "(NAME.py) graded and ranked by score")
     task.add_argument("--daily-limit", type=int, default=5)
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)
@@ -206,11 +220,13 @@ def add_leaderboard(commands) -> None:
     worker.set_defaults(handler=_worker)
 
     submit = commands.add_parser(
-        "submit", help="upload a run or an .onnx model to a leaderboard",
+        "submit", help="upload a run, an .onnx model or an exercise file to a leaderboard",
         description="Upload a model (as written by `cnnlab export`: float32 pixels in [0, 1], "
                     "the preprocessing inside, logits out) to a leaderboard server. A run "
                     "folder is exported first under its own preprocessing contract.")
-    submit.add_argument("model", metavar="MODEL.onnx|RUN", help="an .onnx file or a run folder")
+    submit.add_argument("model", metavar="MODEL.onnx|RUN|NAME.py",
+                        help="an .onnx file or a run folder; on an exercise task, your "
+                             "exercise file")
     submit.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
     submit.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
     submit.add_argument("--task", required=True)

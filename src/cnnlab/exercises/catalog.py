@@ -98,8 +98,18 @@ def _setting(rng, k: int, index: int, special, plain, mixed):
     return mixed() if k >= CASES_PER_EXERCISE // 2 else plain
 
 
-def _size(rng, dilation: int, kernel: int, padding: int, extra: int = 5) -> int:
-    return max(1, dilation * (kernel - 1) + 1 - 2 * padding) + int(rng.integers(0, extra))
+def _size(rng, dilation: int, kernel: int, padding: int, stride: int) -> int:
+    """An input size the window fits, with at least two outputs along a strided axis (where
+    a single output would hide a solution that ignores the stride)."""
+    least = stride if stride > 1 else 0
+    return max(1, dilation * (kernel - 1) + 1 - 2 * padding) + int(
+        rng.integers(least, least + 5))
+
+
+def _kernel(rng, dilation: tuple[int, int], smallest: int = 1) -> tuple[int, int]:
+    """A kernel of 2 or more along a dilated axis (dilation does nothing to a 1-tap kernel)."""
+    return tuple(int(rng.integers(max(smallest, 2 if d > 1 else 1), 5))  # type: ignore[return-value]
+                 for d in dilation)
 
 
 def _conv2d_case(rng, k) -> Case:
@@ -111,11 +121,11 @@ def _conv2d_case(rng, k) -> Case:
                         lambda: _pair(rng, 1, 2))
     groups = _setting(rng, k, 4, lambda: int(rng.integers(2, 4)), 1,
                       lambda: int(rng.choice([1, 1, 2, 3])))
-    kh, kw = _pair(rng, 1, 4)
+    kh, kw = _kernel(rng, dilation)
     c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
     n = int(rng.integers(1, 3))
-    h = _size(rng, dilation[0], kh, padding[0])
-    w = _size(rng, dilation[1], kw, padding[1])
+    h = _size(rng, dilation[0], kh, padding[0], stride[0])
+    w = _size(rng, dilation[1], kw, padding[1], stride[1])
     return Case(dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
                 dict(x=rng.standard_normal((n, c, h, w)),
                      w=rng.standard_normal((o, c // groups, kh, kw)),
@@ -127,20 +137,24 @@ def _conv_transpose2d_case(rng, k) -> Case:
                       lambda: _pair(rng, 1, 3))
     dilation = _setting(rng, k, 4, lambda: _at_least(rng, 2, 1, 2), (1, 1),
                         lambda: _pair(rng, 1, 2))
-    if k == 3:
-        stride = _at_least(rng, 2, 2, 3)
+    if k == 3:  # output padding needs a stride (or dilation) above it
+        stride = _pair(rng, 2, 3)
     output_padding = tuple(
-        int(rng.integers(0, max(s, d))) if (k == 3 or k >= CASES_PER_EXERCISE // 2) else 0
+        int(rng.integers(1 if k == 3 else 0, max(s, d)))
+        if (k == 3 or k >= CASES_PER_EXERCISE // 2) else 0
         for s, d in zip(stride, dilation, strict=True))
     groups = _setting(rng, k, 5, lambda: int(rng.integers(2, 4)), 1,
                       lambda: int(rng.choice([1, 1, 2])))
-    kh, kw = _pair(rng, 1, 4)
-    n, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    kh, kw = _kernel(rng, dilation, smallest=3 if k == 2 else 1)  # room to crop when k == 2
+    # two inputs or more along a strided axis, or the stride would change nothing
+    n = int(rng.integers(1, 3))
+    h, w = (int(rng.integers(2 if s > 1 else 1, 5)) for s in stride)
     # padding crops the output: keep at least one row and column
     full = [(size - 1) * s + d * (kk - 1) + 1 + op for size, s, d, kk, op in
             zip((h, w), stride, dilation, (kh, kw), output_padding, strict=True)]
-    padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) if (k == 2 or k >= 5) else 0
-                    for f in full)
+    padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) if k >= 5 else 0 for f in full)
+    if k == 2:
+        padding = tuple(int(rng.integers(1, (f - 1) // 2 + 1)) if f >= 3 else 0 for f in full)
     c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
     return Case(dict(stride=stride, padding=padding, output_padding=output_padding,
                      dilation=dilation, groups=groups),
@@ -150,19 +164,21 @@ def _conv_transpose2d_case(rng, k) -> Case:
 
 
 def _pool_case(rng, k, dilated: bool) -> Case:
-    kernel = _pair(rng, 2 if k == 2 else 1, 4)  # padding needs a kernel of 2 or more
+    dilation = (1, 1)
+    if dilated:
+        dilation = _setting(rng, k, 3, lambda: _at_least(rng, 2, 1, 2), (1, 1),
+                            lambda: _pair(rng, 1, 2))
+    kernel = _kernel(rng, dilation, smallest=2 if k == 2 else 1)  # padding needs 2 or more
     stride = _setting(rng, k, 1, lambda: _at_least(rng, 2, 1, 3), kernel,
                       lambda: _pair(rng, 1, 3))
     padding = _setting(rng, k, 2, lambda: tuple(min(1, kk // 2) for kk in kernel), (0, 0),
                        lambda: tuple(int(rng.integers(0, kk // 2 + 1)) for kk in kernel))
     params = dict(kernel_size=kernel, stride=stride, padding=padding)
-    dilation = (1, 1)
     if dilated:
-        dilation = _setting(rng, k, 3, lambda: _at_least(rng, 2, 1, 2), (1, 1),
-                            lambda: _pair(rng, 1, 2))
         params["dilation"] = dilation
     n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    h, w = (_size(rng, d, kk, p) for d, kk, p in zip(dilation, kernel, padding, strict=True))
+    h, w = (_size(rng, d, kk, p, s)
+            for d, kk, p, s in zip(dilation, kernel, padding, stride, strict=True))
     # A dilated window can fall wholly in the padding: its maximum is -inf, and torch's
     # backward then writes out of bounds (heap corruption); such a layer has no meaning.
     while _padding_only_window(h, kernel[0], stride[0], padding[0], dilation[0]):

@@ -28,12 +28,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_task(engine: Engine, name: str, dataset: str, daily_limit: int = 5,
-             max_mb: float = 100) -> Task:
+def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 5,
+             max_mb: float = 100, exercise: str | None = None) -> Task:
+    """A model task on a dataset's hidden test split, or an exercise task that grades
+    `cnnlab exercise` files (`exercise` names which) on cases drawn for each submission."""
     if not TASK_NAME.fullmatch(name):
         raise ValueError(f"task name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit (it appears in URLs)")
-    if dataset not in DATASET_NAMES:
+    if (dataset is None) == (exercise is None):
+        raise ValueError("give either --dataset (a model task) or --exercise (an exercise "
+                         "task), not both")
+    if exercise is not None:
+        from cnnlab.exercises.catalog import get_exercise
+
+        get_exercise(exercise)  # an unknown name is refused with the list
+    elif dataset not in DATASET_NAMES:
         raise ValueError(f"--dataset: expected one of {', '.join(DATASET_NAMES)}, got "
                          f"{dataset!r}")
     if daily_limit < 1:
@@ -43,8 +52,9 @@ def add_task(engine: Engine, name: str, dataset: str, daily_limit: int = 5,
     with writing(engine) as session:
         if session.scalar(select(Task).where(Task.name == name)):
             raise ValueError(f"a task named {name!r} exists already")
-        task = Task(name=name, dataset=dataset, daily_limit=daily_limit,
-                    max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED, revealed=False)
+        task = Task(name=name, dataset=dataset or "", exercise=exercise,
+                    daily_limit=daily_limit, max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED,
+                    revealed=False)
         session.add(task)
     return task
 

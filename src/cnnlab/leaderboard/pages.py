@@ -44,8 +44,11 @@ def index_page(engine: Engine) -> str:
             .outerjoin(Submission, Submission.task_id == Task.id)
             .group_by(Task.id).order_by(Task.name)).all()
     return TEMPLATES.get_template("index.html").render(
-        tasks=[{"name": t.name, "dataset": t.dataset, "submissions": n,
-                "split": "private" if t.revealed else "public"} for t, n in tasks])
+        tasks=[{"name": t.name, "submissions": n,
+                "dataset": f"exercise: {t.exercise}" if t.exercise else t.dataset,
+                "ranked_on": "score on cases drawn for each file" if t.exercise else
+                f"{'private' if t.revealed else 'public'} half of the test set"}
+               for t, n in tasks])
 
 
 def scatter(rows: list[dict]) -> dict:
@@ -117,7 +120,7 @@ def submission_page(engine: Engine, submission_id: int) -> str:
                         "classes": [entry["class"] for entry in report["per_class"]]})
     return TEMPLATES.get_template("submission.html").render(
         view=view, reports=reports, speed=details.get("speed"),
-        environment=details.get("environment"))
+        environment=details.get("environment"), grading=details if view["exercise"] else None)
 
 
 def error_page(status: int, detail: str) -> str:

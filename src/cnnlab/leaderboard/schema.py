@@ -35,7 +35,9 @@ class Task(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    dataset: Mapped[str] = mapped_column(String(40))
+    dataset: Mapped[str] = mapped_column(String(40))  # "" for an exercise task
+    # An exercise task grades `cnnlab exercise` files (NAME.py) instead of ONNX models.
+    exercise: Mapped[str | None] = mapped_column(String(40), nullable=True)
     daily_limit: Mapped[int] = mapped_column(Integer)
     max_bytes: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)  # splits the test set into public/private

@@ -48,13 +48,8 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
     daily limit."""
     with reading(engine) as session:
         task = session.get(Task, task_id)
-        spec = datasets.get_spec(task.dataset)
     digest = hashlib.sha256(data).hexdigest()
-    rejection = None
-    try:
-        check_onnx(data, spec.shape, len(spec.classes), task.max_bytes)
-    except OnnxRejected as error:
-        rejection = str(error).replace("<bytes>", "the file")
+    rejection = _exercise_rejection(data) if task.exercise else _model_rejection(data, task)
     with writing(engine) as session:
         if rejection is None:
             # In the same write transaction as the insert, so two uploads at once cannot both
@@ -87,6 +82,28 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
     return submission_id
 
 
+def _model_rejection(data: bytes, task: Task) -> str | None:
+    spec = datasets.get_spec(task.dataset)
+    try:
+        check_onnx(data, spec.shape, len(spec.classes), task.max_bytes)
+    except OnnxRejected as error:
+        return str(error).replace("<bytes>", "the file")
+    return None
+
+
+def _exercise_rejection(data: bytes) -> str | None:
+    """An exercise file is Python that imports no autograd library (checked again, while it
+    runs, by the grader's sandbox)."""
+    from cnnlab.exercises.grading import forbidden_import
+
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ("an exercise task takes the Python file `cnnlab exercise start` wrote "
+                "(UTF-8 text), not this file")
+    return forbidden_import(source, "the file")
+
+
 def _time(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
@@ -103,7 +120,8 @@ def submission_view(engine: Engine, submission_id: int) -> dict:
         task = session.get(Task, row.task_id)
         user = session.get(User, row.user_id)
         return {
-            "id": row.id, "task": task.name, "user": user.name, "label": row.label,
+            "id": row.id, "task": task.name, "exercise": task.exercise, "user": user.name,
+            "label": row.label,
             "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
             "accuracy": _ranked_accuracy(task, row),
             "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
@@ -120,25 +138,32 @@ def _ranked_accuracy(task: Task, row: Submission) -> float | None:
 
 def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
     """The best finished submission per user, ranked by accuracy (ties: faster first) or by
-    speed (ties: more accurate first)."""
+    speed (ties: more accurate first); on an exercise task, by the share of cases passed
+    (ties: the earlier submission first)."""
     if sort not in ("accuracy", "speed"):
         raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
     with reading(engine) as session:
         task = find_task(session, task_name)
+        if task.exercise and sort != "accuracy":
+            raise Refused(400, "an exercise task is ranked by score only (sort=accuracy)")
         rows = session.execute(
             select(Submission, User.name).join(User, User.id == Submission.user_id)
             .where(Submission.task_id == task.id, Submission.status == "finished")).all()
         best: dict[str, tuple] = {}
         for submission, user in rows:
             accuracy = _ranked_accuracy(task, submission)
-            key = (accuracy, submission.images_per_s) if sort == "accuracy" else \
-                (submission.images_per_s, accuracy)
+            if task.exercise:  # the score; on a tie the earlier submission
+                key = (accuracy, -submission.id)
+            elif sort == "accuracy":
+                key = (accuracy, submission.images_per_s)
+            else:
+                key = (submission.images_per_s, accuracy)
             if user not in best or key > best[user][0]:
                 best[user] = (key, submission, accuracy)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0][0], -item[1][0][1],
                                                         item[1][1].id))
         return {
-            "task": task.name, "dataset": task.dataset,
+            "task": task.name, "dataset": task.dataset, "exercise": task.exercise,
             "split": "private" if task.revealed else "public", "sort": sort,
             "rows": [{"rank": rank, "user": user, "submission": sub.id, "label": sub.label,
                       "accuracy": accuracy, "images_per_s": sub.images_per_s,

@@ -54,6 +54,7 @@ class Claim:
     seed: int
     max_bytes: int
     data: bytes
+    exercise: str | None = None  # an exercise task's file, graded instead of evaluated
 
 
 def worker_name() -> str:
@@ -88,7 +89,7 @@ def claim(engine: Engine, worker: str, limits: Limits) -> Claim | None:
             task = session.get(Task, submission.task_id)
             model = session.get(ModelFile, submission.sha256)
             return Claim(submission.id, submission.attempts, worker, task.dataset, task.seed,
-                         task.max_bytes, model.data)
+                         task.max_bytes, model.data, task.exercise)
 
 
 def die_with_parent() -> None:
@@ -139,17 +140,27 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
     `heartbeat` is called every few seconds while it runs (to renew the lease); it raises
     LeaseLost to abandon the evaluation."""
     with tempfile.TemporaryDirectory(prefix="cnnlab-verify-") as folder:
-        model = Path(folder) / "model.onnx"
-        model.write_bytes(job.data)
         job_file = Path(folder) / "job.json"
-        job_file.write_text(json.dumps({
-            "model_path": str(model), "dataset": job.dataset, "seed": job.seed,
-            "threads": limits.threads, "repeats": limits.repeats, "max_bytes": job.max_bytes,
-            "data_dir": data_dir}))
+        if job.exercise:
+            # Cases drawn for this submission alone: nobody has seen them, not even a copy.
+            source = Path(folder) / f"{job.exercise}.py"
+            source.write_bytes(job.data)
+            job_file.write_text(json.dumps({
+                "file_path": str(source), "exercise": job.exercise,
+                "seed": int.from_bytes(os.urandom(4), "little")}))
+            module = "cnnlab.leaderboard.grade_exercise"
+        else:
+            model = Path(folder) / "model.onnx"
+            model.write_bytes(job.data)
+            job_file.write_text(json.dumps({
+                "model_path": str(model), "dataset": job.dataset, "seed": job.seed,
+                "threads": limits.threads, "repeats": limits.repeats,
+                "max_bytes": job.max_bytes, "data_dir": data_dir}))
+            module = "cnnlab.leaderboard.verify"
         threads = str(limits.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads}
-        command = [sys.executable, "-m", "cnnlab.leaderboard.verify", str(job_file)]
+        command = [sys.executable, "-m", module, str(job_file)]
         try:
             code, stdout, stderr = _run_child(command, env, limits, heartbeat)
         except subprocess.TimeoutExpired:

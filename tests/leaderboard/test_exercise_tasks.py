@@ -1,0 +1,120 @@
+"""Exercise tasks: the leaderboard grades `cnnlab exercise` files itself, on cases drawn for
+each file, and ranks them by score (SQLite and PostgreSQL; the pages in Chromium too)."""
+
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cnnlab.cli import main
+from cnnlab.exercises.catalog import CASES_PER_EXERCISE, get_exercise
+from cnnlab.leaderboard import submissions
+from cnnlab.leaderboard.accounts import add_task, add_user
+from cnnlab.leaderboard.app import create_app
+from cnnlab.leaderboard.worker import Limits, work_once
+from tests.browser import chromium_page
+from tests.exercises.solutions import solved
+from tests.exercises.test_exercises import IGNORES_STRIDE
+from tests.leaderboard.test_cli import _free_port
+
+CONV2D = get_exercise("conv2d").student_file()
+FILES = {"alice": solved(CONV2D, "conv2d"), "bob": solved(CONV2D, "conv2d", IGNORES_STRIDE),
+         "carol": CONV2D}  # carol's is the stub `start` wrote
+LIMITS = Limits(timeout_s=300)
+
+
+def _upload(client, token, text: str, label: str):
+    return client.post("/api/tasks/bp/submissions",
+                       files={"file": ("conv2d.py", text.encode())}, data={"name": label},
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def graded(engine):
+    add_task(engine, "bp", None, exercise="conv2d")
+    client = TestClient(create_app(engine))
+    for user, text in FILES.items():
+        answer = _upload(client, add_user(engine, user), text, f"{user}'s")
+        assert answer.status_code == 202, answer.text
+    for _ in FILES:
+        assert work_once(engine, "w", LIMITS)
+    return engine, client
+
+
+def test_exercise_files_are_graded_and_ranked_by_score(graded):
+    engine, client = graded
+    table = submissions.leaderboard_rows(engine, "bp")
+    assert table["exercise"] == "conv2d"
+    assert [(row["user"], row["rank"]) for row in table["rows"]] == [
+        ("alice", 1), ("bob", 2), ("carol", 3)]
+    scores = [row["accuracy"] for row in table["rows"]]
+    assert scores[0] == 1.0 and 0 < scores[1] < 1 and scores[2] == 0.0
+    assert client.get("/api/tasks/bp/leaderboard?sort=speed").status_code == 400
+    bob = client.get(f"/submissions/{table['rows'][1]['submission']}").text
+    assert bob.count("passed") == round(scores[1] * CASES_PER_EXERCISE)
+    assert "differs from torch&#39;s by up to" in bob  # the failing cases, with the reason
+    assert "exercise: conv2d" in client.get("/tasks/bp").text
+    assert "exercise: conv2d" in client.get("/").text
+
+
+def test_a_file_that_imports_torch_is_refused_at_upload(engine):
+    add_task(engine, "bp", None, exercise="conv2d")
+    client = TestClient(create_app(engine))
+    token = add_user(engine, "mallory")
+    cheat = solved(CONV2D, "conv2d", "    import torch\n    return None\n")
+    answer = _upload(client, token, cheat, "autograd")
+    assert answer.status_code == 400
+    assert "NumPy only" in answer.json()["detail"] and "imports torch" in answer.json()["detail"]
+    binary = client.post("/api/tasks/bp/submissions", files={"file": ("m.onnx", b"\xff\xfe")},
+                         headers={"Authorization": f"Bearer {token}"})
+    assert binary.status_code == 400 and "UTF-8" in binary.json()["detail"]
+    assert not work_once(engine, "w", LIMITS)  # nothing was queued
+
+
+def test_add_task_takes_a_dataset_or_an_exercise(tmp_path, capsys):
+    db = ["--db", f"sqlite:///{tmp_path / 'b.db'}"]
+    assert main(["leaderboard", "add-task", "bp", "--exercise", "max_pool2d", *db]) == 0
+    assert "the max_pool2d exercise" in capsys.readouterr().out
+    for extra, message in ((["--exercise", "pooling"], "unknown exercise 'pooling'"),
+                           ([], "either --dataset"),
+                           (["--exercise", "relu", "--dataset", "mnist"], "not both")):
+        assert main(["leaderboard", "add-task", "t2", *extra, *db]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_the_exercise_pages_in_chromium(tmp_path):
+    import uvicorn
+
+    from cnnlab.leaderboard.database import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'board.db'}")
+    add_task(engine, "bp", None, exercise="conv2d")
+    client = TestClient(create_app(engine))
+    for user in ("alice", "carol"):
+        assert _upload(client, add_user(engine, user), FILES[user], f"{user}'s").status_code \
+            == 202
+        assert work_once(engine, "w", LIMITS)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    errors = []
+    try:
+        with chromium_page(errors) as page:
+            page.goto(f"http://127.0.0.1:{port}/tasks/bp")
+            rows = page.locator("#ranking tbody tr")
+            assert rows.count() == 2
+            assert rows.first.locator("td").nth(1).inner_text() == "alice"
+            assert rows.first.locator("td").nth(3).inner_text() == "100.00%"
+            page.click("text=carol's")
+            page.wait_for_url("**/submissions/2")
+            assert page.locator("table.cases tbody tr").count() == CASES_PER_EXERCISE
+            assert "the backward is not written yet" in page.locator("table.cases").inner_text()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert errors == []
