@@ -29,7 +29,11 @@ def write_atomically(path: str | Path, data: bytes) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
-    os.replace(temporary, path)
+    try:
+        os.replace(temporary, path)
+    except OSError:  # the target is a folder, say: leave nothing of ours behind
+        os.unlink(temporary)
+        raise
     directory = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
     try:
         os.fsync(directory)

@@ -90,7 +90,8 @@ def test_files_that_are_not_state_dicts_are_refused(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a torch file")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 16)
     torch.save([torch.zeros(1)], tmp_path / "list.pth")
-    for name, expected in [("object.pth", "weights_only"), ("junk.pth", "weights_only"),
+    for name, expected in [("object.pth", "was not loaded: it holds Python objects"),
+                           ("junk.pth", "neither a torch.save archive nor a pickle"),
                            ("junk.safetensors", "safetensors"), ("list.pth", "state dict"),
                            ("missing.pth", "does not exist")]:
         with pytest.raises((ValueError, FileNotFoundError), match=expected):

@@ -202,3 +202,18 @@ def test_a_scratch_network_with_batch_norm_saves_weights_it_loads_again(tmp_path
     capsys.readouterr()
     assert main(["eval", str(run), "--split", "val"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_resume_from_a_damaged_random_state_is_one_line(tmp_path, capsys):
+    from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--train-size", "128", "--val-size", "64",
+                 "--out", str(run)]) == 0
+    state = load_checkpoint(run / layout.CHECKPOINT)
+    state["rng"]["torch"] = torch.zeros(7, dtype=torch.uint8)  # not a generator's state
+    save_checkpoint(run / layout.CHECKPOINT, state)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt is damaged and cannot be resumed" in err and err.count("\n") == 1

@@ -12,6 +12,7 @@ from cnnlab.cli.options import (
     add_device_options,
     add_target_options,
     load_target,
+    output_file,
     threads,
 )
 from cnnlab.models.engines import RUNTIMES
@@ -53,6 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from cnnlab.evaluate.exporting import export_target
 
+    output_file(args.output, "model.onnx")
     target = load_target(args)
     report = export_target(target, args.output, args.data_dir)
     if target.kind == "model":
@@ -72,7 +74,10 @@ def _bench(args: argparse.Namespace) -> int:
     from cnnlab.evaluate.environment import environment
 
     engines = [name.strip() for name in args.engine.split(",") if name.strip()] \
-        if args.engine else [None]
+        if args.engine is not None else [None]
+    if not engines:
+        raise ValueError(f"--engine: expected one or more of {', '.join(ENGINES)} "
+                         f"(comma-separated), got {args.engine!r}")
     unknown = [name for name in engines if name not in (None, *ENGINES)]
     if unknown:
         raise ValueError(f"--engine: unknown {', '.join(unknown)}; choose from "

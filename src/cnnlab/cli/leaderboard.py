@@ -8,6 +8,12 @@ import subprocess
 import sys
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is a number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
 def _db(args) -> str:
     from cnnlab.leaderboard.database import DEFAULT_URL
 
@@ -212,7 +218,7 @@ def add_leaderboard(commands) -> None:
     serve = with_limits(with_db(actions.add_parser(
         "serve", help="serve the API and pages (and run a worker)")))
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000, help="1 to 65535 (default 8000)")
     serve.add_argument("--no-worker", action="store_true", help="serve only")
     serve.set_defaults(handler=_serve)
 

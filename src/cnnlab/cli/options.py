@@ -33,6 +33,22 @@ def add_device_options(parser, amp: bool = True, default: str | None = "auto") -
                             help="mixed precision on torch models (default: float32)")
 
 
+def output_file(path: str | None, example: str, flag: str = "-o") -> str | None:
+    """A file a command is about to write: refused when it names a folder; a missing folder
+    is made, and the command says so (a typo in the path shows at once)."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give the file to write in it, e.g. "
+                         f"{target / example}")
+    if not target.parent.exists():
+        print(f"creating folder {target.parent}")
+    return path
+
+
 def threads(value: int) -> int:
     if value < 1:
         raise ValueError(f"--threads must be at least 1, got {value}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnnlab.cli.options import add_target_options, load_target
+from cnnlab.cli.options import add_target_options, load_target, output_file
 
 
 def _model(args):
@@ -154,6 +154,7 @@ def _pareto(args) -> int:
 def _report(args) -> int:
     from cnnlab.viz.report import write_report
 
+    output_file(args.output, "report.html")
     path = write_report(_model(args), args.output, split=args.split,
                         image=args.image, data_dir=args.data_dir)
     print(f"wrote {path}")

@@ -5,6 +5,7 @@ random, the timing is real."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,8 @@ class BenchInput:
 def bench_input(model: str, dataset: str | None = None, input_text: str | None = None,
                 num_classes: int | None = None) -> BenchInput:
     """The dataset's shape and classes, or --input (CxHxW, HxW or H), or the published ones."""
+    if num_classes is not None and num_classes < 1:
+        raise ValueError(f"--num-classes must be at least 1, got {num_classes}")
     if dataset is not None and input_text is not None:
         raise ValueError("give either --dataset or --input, not both")
     if dataset is not None:
@@ -77,6 +80,7 @@ def bench(model: str, engine: str | None, given: BenchInput, threads: int = 1,
         raise ValueError(f"engine must be one of {', '.join(NAMES)}, got {engine!r}")
     if images < 1:
         raise ValueError(f"images must be positive, got {images}")
+    _check_fits_in_memory(images, given.shape)
     contract = stand_in_contract(given.shape[0])
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -94,6 +98,19 @@ def bench(model: str, engine: str | None, given: BenchInput, threads: int = 1,
         return measure(predict, pixels, engine=predict.name, threads=threads, repeats=repeats,
                        reference=reference(predict.name, threads, predict.device, amp)
                        if with_reference else None)
+
+
+def _check_fits_in_memory(images: int, shape: tuple[int, ...]) -> None:
+    """Refuse before allocating: the random images alone must fit in a quarter of the
+    machine's memory (the model's activations and the engines need the rest)."""
+    needed = images * int(np.prod(shape)) * 4
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") \
+        if hasattr(os, "sysconf") else None
+    if total and needed > total / 4:
+        raise ValueError(f"{images} random images of {'x'.join(map(str, shape))} take "
+                         f"{needed / 2**30:.1f} GiB as float32, more than a quarter of this "
+                         f"machine's {total / 2**30:.1f} GiB of memory; give fewer --images "
+                         "or a smaller --input")
 
 
 def table(rows: list[tuple[str, BenchInput, SpeedReport]]) -> str:

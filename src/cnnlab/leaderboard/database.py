@@ -36,8 +36,31 @@ def connect(url: str = DEFAULT_URL) -> Engine:
                          f"({error.name}); for PostgreSQL: pip install 'psycopg[binary]'") \
             from None
     if backend == "sqlite":
+        _check_sqlite_file(engine.url.database)
         _configure_sqlite(engine)
     return engine
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(database: str | None) -> None:
+    """Never write over a file that is not a SQLite database, and never make folders for
+    one: a mistyped --db must not cost anybody their notes or scatter databases around."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        raise ValueError(f"--db: the folder {path.parent} does not exist; create it first "
+                         "(the leaderboard does not make folders for its database)")
+    if path.is_dir():
+        raise ValueError(f"--db: {path} is a folder; give a file such as {path}/board.db")
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise ValueError(f"--db: {path} exists and is not a SQLite database; the "
+                             "leaderboard writes only to a new file or to its own database")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -89,5 +112,25 @@ def migrate(engine: Engine) -> None:
 
 def open_database(url: str = DEFAULT_URL) -> Engine:
     engine = connect(url)
+    _check_ours(engine)
     migrate(engine)
     return engine
+
+
+def _check_ours(engine: Engine) -> None:
+    """The database must be reachable, and be empty or the leaderboard's own (its tables
+    next to another application's would mix two schemas)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise ValueError(f"--db: cannot open {shown}: {reason}") from None
+    if tables and "alembic_version" not in tables:
+        raise ValueError(f"--db: {shown} holds another application's tables "
+                         f"({', '.join(sorted(tables)[:5])}); give the leaderboard a database "
+                         "of its own")
+

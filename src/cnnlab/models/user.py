@@ -17,9 +17,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlab.errors import first_line
 from cnnlab.models.engines import engine_of
 
 OFFERED = ("num_classes", "in_channels")  # given to a factory that asks for them
@@ -81,9 +83,16 @@ def _execute(module_name: str, path: Path, search: Path | None):
     except SyntaxError as error:
         sys.modules.pop(module_name, None)
         raise ValueError(f"{path} line {error.lineno}: {error.msg}") from None
-    except BaseException:
+    except (KeyboardInterrupt, SystemExit):
         sys.modules.pop(module_name, None)
         raise
+    except BaseException as error:  # the file's own mistake: one line naming it and where
+        sys.modules.pop(module_name, None)
+        lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+                 if Path(f.filename).resolve() == path.resolve()]
+        where = f" (line {lines[-1]})" if lines else ""
+        raise ValueError(f"importing {path} failed{where}: {type(error).__name__}: "
+                         f"{first_line(error)}") from None
     finally:
         if search is not None:
             sys.path.remove(str(search))

@@ -7,13 +7,12 @@ mismatch leaves the model untouched and the error lists the offending keys.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import first_line
 from cnnlab.models.engines import engine_of
+from cnnlab.torch_files import load_torch_file
 
 # Batch norm's step counter: torchvision's older weight files do not have it, torch fills it.
 OPTIONAL_SUFFIXES = ("num_batches_tracked",)
@@ -35,11 +34,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path} is not a readable safetensors file: {error}") from None
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise ValueError(f"{path} is not a state-dict file that torch.load(weights_only=True) "
-                         f"accepts: {type(error).__name__}: {first_line(error)}") from None
+    state = load_torch_file(path, "a state-dict file")
     for wrapper in ("state_dict", "model"):  # a training checkpoint that holds the weights
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

@@ -5,13 +5,12 @@ tensors, numbers, strings and containers, so `torch.load(weights_only=True)` rea
 from __future__ import annotations
 
 import io
-import pickle
 from pathlib import Path
 
 import torch
 
-from cnnlab.errors import first_line
 from cnnlab.files import write_atomically
+from cnnlab.torch_files import load_torch_file
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -23,8 +22,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(f"{path} is not a checkpoint torch.load(weights_only=True) accepts: "
-                         f"{first_line(error)}") from None
+    state = load_torch_file(path, "a checkpoint")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a checkpoint: it holds a {type(state).__name__}, not "
+                         "the mapping `cnnlab train` writes")
+    return state

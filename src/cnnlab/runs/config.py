@@ -4,6 +4,7 @@ and command-line flags (flags win), validated in one place and saved with the ru
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,6 +16,9 @@ SCHEDULES = ("onecycle", "cosine", "step", "none")
 AUGMENTATIONS = ("crop", "flip", "cutout")
 NORMALIZATIONS = ("dataset", "none")
 PRECISIONS = ("bf16", "fp16")
+
+
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding and CUDA's generators take 32 bits
 
 
 @dataclass
@@ -60,6 +64,12 @@ class TrainConfig:
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("lr", float(self.lr) if isinstance(self.lr, int) else self.lr, float)
+        if not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a finite positive number, got {self.lr}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or \
+                not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer from 0 to {MAX_SEED} (what every "
+                             f"engine's generator takes), got {self.seed!r}")
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
                               ("normalize", NORMALIZATIONS)):
             if getattr(self, name) not in allowed:
@@ -88,6 +98,13 @@ class TrainConfig:
             raise ValueError("nesterov needs --optimizer sgd and a momentum above 0")
         if self.train_size is not None:
             positive("train_size", self.train_size)
+            from cnnlab.data.datasets import get_spec  # (NumPy: `cnnlab --help` stays quick)
+
+            classes = len(get_spec(self.dataset).classes)
+            if self.train_size < classes:
+                raise ValueError(f"train_size {self.train_size} is fewer images than the "
+                                 f"{classes} classes of {self.dataset}: some classes could "
+                                 "never be learnt")
         if not isinstance(self.val_size, int) or self.val_size < 0:
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
         if self.threads is not None:

@@ -30,6 +30,7 @@ from cnnlab.data.augment import augment
 from cnnlab.data.contract import Preprocessing
 from cnnlab.data.datasets import get_spec
 from cnnlab.data.splits import run_splits
+from cnnlab.errors import first_line
 from cnnlab.files import write_atomically
 from cnnlab.models import engines
 from cnnlab.models.build import build_model
@@ -311,6 +312,8 @@ class Run:
 def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
     """A new run in config.run_dir(); a network of the user's own is copied into it."""
     folder = config.run_dir()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder} is a file; a run is a folder (choose another name)")
     if (folder / layout.CHECKPOINT).exists():
         raise ValueError(f"{folder} already holds a run; continue it with --resume {folder} "
                          "or choose another --out")
@@ -348,7 +351,13 @@ def resume(folder: str | Path, epochs: int | None = None,
     if copy is not None:
         report(source_note(config, copy))
     run = Run(config, report, copy)
-    run.restore(state)
+    try:
+        run.restore(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
+        raise ValueError(f"{folder / layout.CHECKPOINT} is damaged and cannot be resumed "
+                         f"({type(error).__name__}: {first_line(error)}); its weights may "
+                         f"still be in {folder / layout.WEIGHTS}, or start the run again") \
+            from None
     if run.cluster.is_main:
         layout.keep_history(folder, run.epoch - 1)
     run.cluster.barrier()
