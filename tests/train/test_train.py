@@ -217,3 +217,65 @@ def test_resume_from_a_damaged_random_state_is_one_line(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert "checkpoint.pt is damaged and cannot be resumed" in err and err.count("\n") == 1
+
+
+def test_a_crash_between_the_checkpoint_and_its_metrics_line_loses_no_epoch(tmp_path,
+                                                                          monkeypatch):
+    run = loop.start(_config(tmp_path, "cut"), _quiet)
+    run.train_epoch(lambda: False)
+    run.finish_epoch(0.0)
+    run.train_epoch(lambda: False)
+
+    def crash(folder, row):  # the process dies after epoch 2's checkpoint, before its line
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(layout, "append_history", crash)
+        with pytest.raises(KeyboardInterrupt):
+            run.finish_epoch(0.0)
+    assert [row["epoch"] for row in _metrics(tmp_path / "cut")] == [1]
+    resumed = loop.resume(tmp_path / "cut", report=_quiet)
+    assert resumed.epoch == 3
+    assert [row["epoch"] for row in _metrics(tmp_path / "cut")] == [1, 2]
+    resumed.run()
+    assert [row["epoch"] for row in _metrics(tmp_path / "cut")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("checkpoint_has_history", [True, False])
+def test_a_torn_last_metrics_line_is_repaired_on_resume(tmp_path, checkpoint_has_history):
+    from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    folder = tmp_path / "torn"
+    run = loop.start(_config(tmp_path, "torn"), _quiet)
+    run.train_epoch(lambda: False)
+    run.finish_epoch(0.0)
+    with open(folder / layout.METRICS, "a") as handle:
+        handle.write('{"epoch": 2, "train_lo')  # the line a crash was writing
+    if not checkpoint_has_history:  # a checkpoint written before the history was kept in it
+        state = load_checkpoint(folder / layout.CHECKPOINT)
+        del state["history"]
+        save_checkpoint(folder / layout.CHECKPOINT, state)
+    resumed = loop.resume(folder, report=_quiet)
+    assert [row["epoch"] for row in _metrics(folder)] == [1]
+    resumed.run()
+    assert [row["epoch"] for row in _metrics(folder)] == [1, 2, 3]
+
+
+def test_garbage_in_a_run_file_is_named(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--train-size", "128", "--val-size", "64",
+                 "--out", str(run)]) == 0
+    garbage = bytes(range(128, 256)) * 4
+    (run / layout.METRICS).write_bytes(garbage)
+    capsys.readouterr()
+    assert main(["viz", "curves", str(run), "-o", str(tmp_path / "c.png")]) == 2
+    assert "metrics.jsonl: cannot read the training history: it is not UTF-8" in \
+        capsys.readouterr().err
+    (run / layout.EVALUATION).write_bytes(garbage)
+    from cnnlab.runs.folder import read_evaluation
+
+    with pytest.raises(ValueError, match=r"eval\.json: cannot read the evaluation: it is not"):
+        read_evaluation(run)
+    (run / layout.CONFIG).write_bytes(garbage)
+    assert main(["eval", str(run), "--no-speed"]) == 2
+    assert "config.toml: not valid TOML: it is not UTF-8 text" in capsys.readouterr().err

@@ -125,6 +125,9 @@ def read_toml(path: str | Path) -> dict:
         values = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: it is not UTF-8 text (byte {error.start})") \
+            from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
     known = {f.name for f in fields(TrainConfig)}

@@ -94,7 +94,7 @@ def source_copy(folder: Path, config: TrainConfig) -> Path | None:
 # ------------------------------------------------------------------ history and results
 def _read_json(path: Path, what: str) -> dict:
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(_text(path, what))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: cannot read the {what} ({error})") from None
     if not isinstance(value, dict):
@@ -109,7 +109,7 @@ def history(folder: str | Path) -> list[dict]:
         raise ValueError(f"{folder} has no {METRICS}: point at a run folder that `cnnlab "
                          "train` wrote")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_text(path, "training history").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -128,11 +128,40 @@ def append_history(folder: Path, row: dict) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+def write_history(folder: Path, rows: list[dict]) -> None:
+    """metrics.jsonl as exactly these epochs (what a resumed run's checkpoint holds)."""
+    write_atomically(folder / METRICS, "".join(json.dumps(row) + "\n" for row in rows)
+                     .encode())
+
+
 def keep_history(folder: Path, epochs: int) -> None:
-    """Drop the lines of epochs after `epochs` (those a resumed run will train again)."""
-    lines = (folder / METRICS).read_text().splitlines() if (folder / METRICS).exists() else []
-    kept = [line for line in lines if line and json.loads(line)["epoch"] <= epochs]
-    write_atomically(folder / METRICS, "".join(line + "\n" for line in kept).encode())
+    """Drop the lines of epochs after `epochs` (those a resumed run will train again). A torn
+    last line, the one a crash was writing, is dropped too; a bad line before it is an
+    error naming the file and the line."""
+    path = folder / METRICS
+    lines = _text(path, "training history").splitlines() if path.exists() else []
+    kept = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break  # torn by a crash while it was written
+            raise ValueError(f"{path}, line {number}: not JSON ({error.msg})") from None
+        if row["epoch"] <= epochs:
+            kept.append(line)
+    write_atomically(path, "".join(line + "\n" for line in kept).encode())
+
+
+def _text(path: Path, what: str) -> str:
+    """A run file's text; ValueError naming the file when it is not UTF-8 (garbage)."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: cannot read the {what}: it is not UTF-8 text (byte "
+                         f"{error.start}); the file is damaged") from None
 
 
 def training_result(folder: str | Path) -> dict | None:

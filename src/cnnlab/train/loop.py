@@ -109,6 +109,7 @@ class Run:
         self.epoch, self.step = 1, 0  # the epoch under way and the steps it has done
         self.order: torch.Tensor | None = None
         self.sums = [0.0, 0, 0]  # loss sum, correct, seen: so far in this epoch
+        self.rows: list[dict] = []  # every finished epoch's metrics, kept in the checkpoint
         self.train_seconds = 0.0
         self.stopping = False  # Ctrl-C was pressed (on any rank)
 
@@ -183,7 +184,8 @@ class Run:
                 "optimizer": self.engine.to_checkpoint(self.optimizer.state_dict()),
                 "scaler": self.scaler.state_dict(), "rng": rng, "epoch": self.epoch,
                 "step": self.step, "order": self.order, "sums": list(self.sums),
-                "train_seconds": self.train_seconds, "config": asdict(self.config)}
+                "train_seconds": self.train_seconds, "config": asdict(self.config),
+                "history": [dict(row) for row in self.rows]}
 
     def restore(self, state: dict) -> None:
         self.model.load_state_dict(self.engine.from_checkpoint(state["model"]))
@@ -196,6 +198,7 @@ class Run:
         self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
         self.sums = list(state["sums"])
         self.train_seconds = state["train_seconds"]
+        self.rows = [dict(row) for row in state.get("history", [])]
 
     def save(self) -> None:
         if self.cluster.is_main:
@@ -243,7 +246,10 @@ class Run:
                "val_loss": val_loss, "val_acc": val_acc,
                "lr": self.lr_at(self.steps_per_epoch - 1), "seconds": seconds}
         self.epoch, self.step, self.order, self.sums = self.epoch + 1, 0, None, [0.0, 0, 0]
-        self.save()  # the checkpoint first: metrics never run ahead of it
+        self.rows.append(row)
+        # The checkpoint holds the history too, so a crash between it and the metrics line
+        # loses nothing: resuming rewrites metrics.jsonl from the checkpoint.
+        self.save()
         if self.cluster.is_main:
             layout.append_history(self.folder, row)
         self.cluster.barrier()
@@ -359,7 +365,10 @@ def resume(folder: str | Path, epochs: int | None = None,
                          f"still be in {folder / layout.WEIGHTS}, or start the run again") \
             from None
     if run.cluster.is_main:
-        layout.keep_history(folder, run.epoch - 1)
+        if "history" in state:
+            layout.write_history(folder, run.rows)
+        else:  # a checkpoint from before the history was kept in it
+            layout.keep_history(folder, run.epoch - 1)
     run.cluster.barrier()
     report(f"resuming {folder} at epoch {run.epoch}, step {run.step}")
     return run
