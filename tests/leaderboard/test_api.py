@@ -141,6 +141,11 @@ def test_tokens_tasks_and_ids_that_do_not_exist(client):
     del client.headers["Authorization"]
     assert _post(client, _bytes(minimal_classifier())).status_code == 401
     assert client.get("/api/submissions/99").status_code == 404
+    for too_big in ("2147483648", "9223372036854775808", "99999999999999999999", "0", "-1"):
+        answer = client.get(f"/api/submissions/{too_big}")
+        assert answer.status_code == 404 and answer.json()["detail"] == \
+            f"no submission {int(too_big)}"
+        assert client.get(f"/submissions/{too_big}").status_code == 404  # the page too
     assert client.get("/api/tasks/nope/leaderboard").status_code == 404
     assert client.get("/healthz").json() == {"status": "ok"}
 

@@ -112,9 +112,13 @@ def _time(value: datetime.datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
+MAX_ID = 2**31 - 1  # the largest id both databases hold (an INTEGER column is 32-bit in PostgreSQL)
+
+
 def submission_view(engine: Engine, submission_id: int) -> dict:
     with reading(engine) as session:
-        row = session.get(Submission, submission_id)
+        # a larger id cannot exist: asking the database would overflow its integer
+        row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
         if row is None:
             raise Refused(404, f"no submission {submission_id}")
         task = session.get(Task, row.task_id)
