@@ -89,6 +89,14 @@ SOLUTIONS = {
 }
 
 
+# The conv2d solution with one mistake: the tap slices forget the stride.
+IGNORES_STRIDE = SOLUTIONS["conv2d"].replace(
+    "rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)", "rows = slice(i * dh, i * dh + oh)"
+).replace(
+    "cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)", "cols = slice(j * dw, j * dw + ow)")
+assert IGNORES_STRIDE.count("+ oh)") == IGNORES_STRIDE.count("+ ow)") == 1
+
+
 def solved(text: str, name: str, body: str | None = None) -> str:
     """The student file with the stub replaced by a backward body."""
     stub = f'    raise NotImplementedError("write the backward pass of {name}")\n'

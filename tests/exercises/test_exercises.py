@@ -11,7 +11,7 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.exercises.catalog import CASES_PER_EXERCISE, EXERCISES
 from cnnlab.exercises.grading import check
-from tests.exercises.solutions import solved
+from tests.exercises.solutions import IGNORES_STRIDE, solved
 
 SCHEMA = json.loads((Path(__file__).parent / "gradescope_results.schema.json").read_text())
 
@@ -68,29 +68,6 @@ def test_the_cases_cover_every_setting():
     transposed = [EXERCISES["conv_transpose2d"].make_case(rng, k).params
                   for k in range(CASES_PER_EXERCISE)]
     assert any(p["output_padding"] != (0, 0) for p in transposed)
-
-
-IGNORES_STRIDE = """
-    (ph, pw), (dh, dw) = padding, dilation
-    n, c, h, width = x.shape
-    o, c_group, kh, kw = w.shape
-    oh, ow = dout.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp, dw_ = np.zeros_like(xp), np.zeros_like(w)
-    o_group = o // groups
-    for g in range(groups):
-        channels, outputs = slice(g * c_group, (g + 1) * c_group), slice(
-            g * o_group, (g + 1) * o_group)
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + oh)  # wrong: forgets the stride
-                cols = slice(j * dw, j * dw + ow)
-                patch = xp[:, channels, rows, cols]
-                dw_[outputs, :, i, j] += np.einsum("nchw,nohw->oc", patch, dout[:, outputs])
-                dxp[:, channels, rows, cols] += np.einsum("nohw,oc->nchw", dout[:, outputs],
-                                                          w[outputs, :, i, j])
-    return dxp[:, :, ph:ph + h, pw:pw + width], dw_, dout.sum(axis=(0, 2, 3))
-"""
 
 
 def test_a_solution_wrong_on_strides_gets_partial_marks_naming_the_cases(tmp_path, capsys):

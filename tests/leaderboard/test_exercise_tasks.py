@@ -1,9 +1,6 @@
 """Exercise tasks: the leaderboard grades `cnnlab exercise` files itself, on cases drawn for
 each file, and ranks them by score (SQLite and PostgreSQL; the pages in Chromium too)."""
 
-import threading
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,9 +11,8 @@ from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import chromium_page
-from tests.exercises.solutions import solved
-from tests.exercises.test_exercises import IGNORES_STRIDE
-from tests.leaderboard.test_cli import _free_port
+from tests.exercises.solutions import IGNORES_STRIDE, solved
+from tests.leaderboard.test_pages import loopback
 
 CONV2D = get_exercise("conv2d").student_file()
 FILES = {"alice": solved(CONV2D, "conv2d"), "bob": solved(CONV2D, "conv2d", IGNORES_STRIDE),
@@ -85,8 +81,6 @@ def test_add_task_takes_a_dataset_or_an_exercise(tmp_path, capsys):
 
 @pytest.mark.browser
 def test_the_exercise_pages_in_chromium(tmp_path):
-    import uvicorn
-
     from cnnlab.leaderboard.database import open_database
 
     engine = open_database(f"sqlite:///{tmp_path / 'board.db'}")
@@ -96,25 +90,15 @@ def test_the_exercise_pages_in_chromium(tmp_path):
         assert _upload(client, add_user(engine, user), FILES[user], f"{user}'s").status_code \
             == 202
         assert work_once(engine, "w", LIMITS)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     errors = []
-    try:
-        with chromium_page(errors) as page:
-            page.goto(f"http://127.0.0.1:{port}/tasks/bp")
-            rows = page.locator("#ranking tbody tr")
-            assert rows.count() == 2
-            assert rows.first.locator("td").nth(1).inner_text() == "alice"
-            assert rows.first.locator("td").nth(3).inner_text() == "100.00%"
-            page.click("text=carol's")
-            page.wait_for_url("**/submissions/2")
-            assert page.locator("table.cases tbody tr").count() == CASES_PER_EXERCISE
-            assert "the backward is not written yet" in page.locator("table.cases").inner_text()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with loopback(engine) as url, chromium_page(errors) as page:
+        page.goto(f"{url}/tasks/bp")
+        rows = page.locator("#ranking tbody tr")
+        assert rows.count() == 2
+        assert rows.first.locator("td").nth(1).inner_text() == "alice"
+        assert rows.first.locator("td").nth(3).inner_text() == "100.00%"
+        page.click("text=carol's")
+        page.wait_for_url("**/submissions/2")
+        assert page.locator("table.cases tbody tr").count() == CASES_PER_EXERCISE
+        assert "the backward is not written yet" in page.locator("table.cases").inner_text()
     assert errors == []

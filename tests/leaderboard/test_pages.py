@@ -1,6 +1,7 @@
 """The web pages: ranked table, sorting, the scatter's Pareto front, per-submission pages, and
 escaping; then the same pages in headless Chromium."""
 
+import contextlib
 import threading
 import time
 
@@ -99,32 +100,38 @@ def test_the_submission_page_shows_the_public_half_until_reveal(site):
     assert client.get("/submissions/99").status_code == 404
 
 
-@pytest.mark.browser
-def test_the_pages_in_chromium(site):
+@contextlib.contextmanager
+def loopback(engine):
+    """The app served by uvicorn on a free loopback port, in a thread; its URL."""
     import uvicorn
 
-    engine, _ = site
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    errors = []
     try:
-        with chromium_page(errors) as page:
-            page.goto(f"http://127.0.0.1:{port}/tasks/fm")
-            assert page.locator("#scatter circle").count() == 4
-            assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
-                .inner_text() == "bob"
-            page.click("text=images/s at batch 4")
-            page.wait_for_url("**sort=speed")
-            assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
-                .inner_text() == "carol"
-            page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
-            page.wait_for_url("**/submissions/1")
-            assert page.locator("table.per-class tbody tr").count() == 10
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_the_pages_in_chromium(site):
+    engine, _ = site
+    errors = []
+    with loopback(engine) as url, chromium_page(errors) as page:
+        page.goto(f"{url}/tasks/fm")
+        assert page.locator("#scatter circle").count() == 4
+        assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
+            .inner_text() == "bob"
+        page.click("text=images/s at batch 4")
+        page.wait_for_url("**sort=speed")
+        assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
+            .inner_text() == "carol"
+        page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
+        page.wait_for_url("**/submissions/1")
+        assert page.locator("table.per-class tbody tr").count() == 10
     assert errors == []
