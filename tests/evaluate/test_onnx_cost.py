@@ -53,3 +53,46 @@ def test_transposed_and_grouped_convolutions():
 def test_a_hand_made_file():
     data = minimal_classifier().SerializeToString()
     assert parameter_count(data) == 7840 and multiply_adds(data) == 7840
+
+
+def _hidden_weight(*between):
+    """The classifier's Gemm weight computed from `weight0` through `between` first."""
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("weight0", TensorProto.FLOAT, [784, 10], [0.0] * 7840)
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    nodes = [helper.make_node("Flatten", ["pixels"], ["flat"]), *between,
+             helper.make_node("Gemm", ["flat", "weight"], ["logits"])]
+    return minimal_classifier(nodes=nodes, initializers=[weight, one]).SerializeToString()
+
+
+def test_no_op_in_front_of_a_weight_hides_it():
+    """A weight passed through Identity (or multiplied by one) before the Gemm used to count
+    as 0 parameters; every constant reaching a weight input counts."""
+    from onnx import helper
+
+    identity = _hidden_weight(helper.make_node("Identity", ["weight0"], ["weight"]))
+    assert parameter_count(identity) == 7840
+    scaled = _hidden_weight(helper.make_node("Mul", ["weight0", "one"], ["weight"]))
+    assert parameter_count(scaled) == 7841  # the one is a constant the weight is made of
+    reshaped = _hidden_weight(helper.make_node("Transpose", ["weight0"], ["t"]),
+                              helper.make_node("Transpose", ["t"], ["weight"]))
+    assert parameter_count(reshaped) == 7840
+
+
+def test_a_weight_used_by_any_other_op_counts_too():
+    """A large constant reaching the output counts whatever op uses it (an Einsum, or a Mul
+    and a ReduceSum doing a dense layer by hand); the normalisation in front does not."""
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 784, 10], [0.0] * 7840)
+    mean = helper.make_tensor("mean", TensorProto.FLOAT, [1], [0.5])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    nodes = [helper.make_node("Sub", ["pixels", "mean"], ["centred"]),
+             helper.make_node("Flatten", ["centred"], ["flat"]),
+             helper.make_node("Unsqueeze", ["flat", "axes2"], ["column"]),
+             helper.make_node("Mul", ["column", "w"], ["products"]),
+             helper.make_node("ReduceSum", ["products", "axes"], ["logits"], keepdims=0)]
+    axes2 = helper.make_tensor("axes2", TensorProto.INT64, [1], [2])
+    data = minimal_classifier(nodes=nodes, initializers=[weight, mean, axes, axes2])
+    assert parameter_count(data.SerializeToString()) == 7840

@@ -170,3 +170,23 @@ def test_a_runaway_allocation_fails_in_the_child_and_the_grader_goes_on(tmp_path
     result = check(tmp_path).results[0]
     assert result.score == 0
     assert all("MemoryError" in case.reason for case in result.cases), result.text()
+
+
+@pytest.mark.parametrize(("attack", "refused"), [
+    ("import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)", "may not use os.kill"),
+    ("import subprocess\n    subprocess.run(['true'])", "may not use subprocess.Popen"),
+    ("import socket\n    socket.create_connection(('127.0.0.1', 9))", "may not use socket."),
+    ("open('elsewhere.txt', 'w').write('x')", "may not write files"),
+    ("import os\n    os.remove(__file__)", "may not use os.remove"),
+    ("import ctypes\n    ctypes.CDLL(None)", "may not use ctypes."),
+])
+def test_a_file_cannot_turn_on_the_machine_that_grades_it(attack, refused, tmp_path, capsys):
+    """The leaderboard's worker runs these files: a file that could signal its parents,
+    start processes, open sockets or write files could stop the queue for everybody."""
+    path = _start(capsys, tmp_path, "relu")
+    path.write_text(solved(path.read_text(), "relu",
+                           f"    {attack}\n    return dout * (x > 0)\n"))
+    result = check(tmp_path).results[0]
+    assert result.score == 0 and not result.refused  # graded, case by case: the grader lives
+    assert all(refused in case.reason for case in result.cases), result.text()
+    assert path.exists() and not (tmp_path / "elsewhere.txt").exists()

@@ -3,6 +3,8 @@
 import asyncio
 import io
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -61,6 +63,24 @@ def _zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def _training_info() -> bytes:
+    """External data inside training_info, which ONNX Runtime never reads but the file
+    carries: anything the checks do not walk is refused."""
+    model = minimal_classifier()
+    graph = model.training_info.add().initialization
+    graph.name = "init"
+    graph.initializer.append(external_weight("/etc/passwd"))
+    return _bytes(model)
+
+
+def _raw_data_longer_than_its_shape() -> bytes:
+    model = minimal_classifier()
+    weight = model.graph.initializer[0]
+    weight.ClearField("float_data")
+    weight.raw_data = b"\0" * (7840 * 4 + 400)
+    return _bytes(model)
+
+
 HOSTILE = {
     "random bytes": (lambda: np.random.default_rng(0).bytes(5000), "does not parse"),
     "a pickle renamed .onnx": (lambda: pickle.dumps({"weights": [1, 2, 3]}), "does not parse"),
@@ -75,18 +95,15 @@ HOSTILE = {
     "wrong input shape": (
         lambda: _bytes(minimal_classifier(input_shape=("batch", 3, 32, 32))), "input"),
     "wrong output shape": (lambda: _bytes(minimal_classifier(classes=7)), "output"),
+    "training_info": (_training_info, "sets training_info, which these checks do not read"),
+    "raw data longer than its shape": (
+        _raw_data_longer_than_its_shape,
+        "tensor 'weight' has 31,760 bytes of data; its shape (784, 10) needs 31,360"),
 }
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
-def test_hostile_files_are_refused_with_the_reason_and_never_run(case, client, board,
-                                                                 monkeypatch):
-    import onnxruntime
-
-    def never(*_args, **_kwargs):
-        raise AssertionError("ONNX Runtime was asked to load a refused file")
-
-    monkeypatch.setattr(onnxruntime, "InferenceSession", never)
+def test_hostile_files_are_refused_with_the_reason_and_never_run(case, client, board):
     make, reason = HOSTILE[case]
     answer = _post(client, make())
     assert answer.status_code == 400, answer.text
@@ -96,6 +113,16 @@ def test_hostile_files_are_refused_with_the_reason_and_never_run(case, client, b
     assert status["status"] == "rejected" and reason in status["error"]
     with reading(board[0]) as session:  # the refused bytes are not kept
         assert session.scalar(text("select count(*) from model_files")) == 0
+
+
+def test_the_upload_check_never_loads_onnx_runtime():
+    """The child that checks an upload reads the file; nothing in it can run one."""
+    code = ("import sys; from cnnlab.leaderboard.upload_check import _model_rejection; "
+            "print(_model_rejection(sys.stdin.buffer.read(), 'fashion-mnist', 2**20), "
+            "'onnxruntime' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], input=_bytes(minimal_classifier()),
+                          capture_output=True, timeout=120)
+    assert done.stdout.decode().split() == ["None", "False", "False"], done.stderr
 
 
 def test_an_oversized_upload_is_cut_at_the_cap(client):
@@ -147,7 +174,6 @@ def test_tokens_tasks_and_ids_that_do_not_exist(client):
             f"no submission {int(too_big)}"
         assert client.get(f"/submissions/{too_big}").status_code == 404  # the page too
     assert client.get("/api/tasks/nope/leaderboard").status_code == 404
-    assert client.get("/healthz").json() == {"status": "ok"}
 
 
 def test_the_daily_limit_counts_only_accepted_submissions(client, board):

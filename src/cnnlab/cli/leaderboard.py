@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 
@@ -108,21 +107,16 @@ def _serve(args) -> int:
     import uvicorn
 
     from cnnlab.leaderboard.app import create_app
-    from cnnlab.leaderboard.worker import die_with_parent
+    from cnnlab.leaderboard.supervisor import Supervisor
 
     engine = _engine(args)  # migrations run here, before the worker starts
     _limits(args)
-    worker = None if args.no_worker else subprocess.Popen(_worker_command(args),
-                                                          preexec_fn=die_with_parent)
+    worker = None if args.no_worker else Supervisor(_worker_command(args))
     try:
         uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop()
     return 0
 
 

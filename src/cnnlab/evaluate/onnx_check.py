@@ -2,8 +2,9 @@
 
 A model file from someone else is data, not code, only as long as it stays within standard
 ONNX: no operators from other domains (custom kernels), no model-local functions, no weights in
-external files (paths that point anywhere on the disk), a size within bounds, a graph the
-official checker accepts, and exactly the input and output the dataset calls for.
+external files (paths that point anywhere on the disk), nothing set that the checks do not
+read, a size and a node count within bounds (the count read before the file is parsed), a
+graph the official checker accepts, and exactly the input and output the dataset calls for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from cnnlab.errors import first_line
 STANDARD_DOMAINS = ("", "ai.onnx")
 MIN_OPSET = 7  # the oldest opset ONNX Runtime still runs
 MAX_BYTES = 1 << 30
+# Counted in the raw bytes before the file is parsed (parsing and checking a 1,000,000-node
+# chain takes seconds and gigabytes): GoogLeNet exports to about 300 nodes, a ResNet-152 to
+# about 500, so a course's network is far below.
+MAX_NODES = 20_000
+MAX_GRAPH_ENTRIES = 100_000  # nodes, initializers, inputs, outputs and value_info together
+# What these checks read in a model and in its graph. Anything else that is set (training_info
+# holds graphs ONNX Runtime never runs, with tensors no check here walks) is refused.
+MODEL_FIELDS = {"ir_version", "opset_import", "producer_name", "producer_version", "domain",
+                "model_version", "doc_string", "graph", "metadata_props", "functions"}
+GRAPH_FIELDS = {"node", "name", "initializer", "sparse_initializer", "doc_string", "input",
+                "output", "value_info", "metadata_props"}
+_MODEL_GRAPH, _GRAPH_NODE = 7, 1  # protobuf field numbers: ModelProto.graph, GraphProto.node
 
 
 class OnnxRejected(ValueError):
@@ -88,6 +101,70 @@ def _read(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]:
     return data, name
 
 
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise OnnxRejected("a varint runs past its field")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def _fields(data: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field in a protobuf message's
+    bytes; the others are stepped over."""
+    position = start
+    while position < end:
+        key, position = _varint(data, position)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, position = _varint(data, position)
+        elif wire == 1:
+            position += 8
+        elif wire == 5:
+            position += 4
+        elif wire == 2:
+            length, position = _varint(data, position)
+            if position + length > end:
+                raise OnnxRejected("a field runs past the end of the file")
+            yield number, position, position + length
+            position += length
+        else:
+            raise OnnxRejected(f"wire type {wire} is not protobuf's")
+        if position > end:
+            raise OnnxRejected("a field runs past the end of the file")
+
+
+def _check_graph_size(data: bytes, name: str) -> None:
+    """Count the main graph's nodes and entries in the raw bytes, stopping at the cap, so a
+    file too large to check is refused in milliseconds."""
+    view = memoryview(data)
+    try:
+        for number, start, end in _fields(view, 0, len(view)):
+            if number != _MODEL_GRAPH:
+                continue
+            nodes = 0
+            for entries, (field, _, _) in enumerate(_fields(view, start, end), 1):
+                nodes += field == _GRAPH_NODE
+                if nodes > MAX_NODES:
+                    raise OnnxRejected(f"{name} has more than {MAX_NODES:,} nodes in its graph; "
+                                       "a network for this course has a few hundred at most")
+                if entries > MAX_GRAPH_ENTRIES:
+                    raise OnnxRejected(f"{name} has more than {MAX_GRAPH_ENTRIES:,} entries "
+                                       "(nodes, initializers, inputs, outputs, value_info) in "
+                                       "its graph; a network for this course has a few "
+                                       "thousand at most")
+    except OnnxRejected as error:
+        if str(error).startswith(name):
+            raise
+        raise OnnxRejected(f"{name} is not an ONNX model (it does not parse: {error})") \
+            from None
+
+
 def _parse(data: bytes, name: str):
     import onnx
     from google.protobuf.message import DecodeError
@@ -111,6 +188,13 @@ def _check_standard(model, name: str) -> int:
         raise OnnxRejected(f"{name} uses operators outside standard ONNX (domain "
                            f"{', '.join(map(repr, foreign))}); only the default domain "
                            "'ai.onnx' is accepted")
+    unread = sorted({f.name for f, _ in model.ListFields()} - MODEL_FIELDS
+                    | {f"graph.{f.name}" for g in _graphs(model.graph) for f, _ in g.ListFields()
+                       if f.name not in GRAPH_FIELDS})
+    if unread:
+        raise OnnxRejected(f"{name} sets {', '.join(unread)}, which these checks do not read "
+                           "(nor does ONNX Runtime run it); export the inference graph alone "
+                           "(cnnlab export does)")
     if model.functions:
         raise OnnxRejected(f"{name} defines its own functions "
                            f"({', '.join(f.name for f in model.functions)}); only standard "
@@ -128,7 +212,31 @@ def _check_standard(model, name: str) -> int:
                 raise OnnxRejected(f"{name} keeps tensor {tensor.name!r} in an external data "
                                    "file; export it as one self-contained file "
                                    "(cnnlab export does)")
+            _check_raw_size(tensor, name)
     return opsets[0]
+
+
+_FOUR_BIT = {21, 22, 23}  # UINT4, INT4, FLOAT4E2M1: two values a byte
+
+
+def _check_raw_size(tensor, name: str) -> None:
+    """raw_data must hold exactly its dims' values: ONNX Runtime refuses a mismatch only when
+    it loads the tensor, and other readers trust the dims."""
+    import onnx
+
+    if not tensor.HasField("raw_data"):
+        return
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        return  # a type without a fixed size (strings): the checker judges it
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    expected = (count + 1) // 2 if tensor.data_type in _FOUR_BIT else count * itemsize
+    if len(tensor.raw_data) != expected:
+        raise OnnxRejected(f"{name}: tensor {tensor.name!r} has {len(tensor.raw_data):,} bytes "
+                           f"of data; its shape {tuple(tensor.dims)} needs {expected:,}")
 
 
 def _check_io(model, name: str, shape, num_classes) -> tuple:
@@ -171,6 +279,7 @@ def check_onnx(source: str | Path | bytes, shape: tuple[int, int, int] | None = 
     import onnx
 
     data, name = _read(source, max_bytes)
+    _check_graph_size(data, name)
     model = _parse(data, name)
     opset = _check_standard(model, name)
     try:

@@ -6,11 +6,16 @@ JSON and .npz files (read with allow_pickle=False: a student's file cannot hand 
 object to run). For every case it records the student's forward output, the gradients their
 backward returns, and their forward at x + eps v and x - eps v for the numerical check.
 Any library that computes gradients is refused at import time, whatever way it is imported.
+Once the inputs are read, an audit hook refuses what an exercise never needs and a hostile
+file would use against the machine grading it: signals to other processes (the grader, the
+leaderboard's worker), new processes, sockets, ctypes, and writing, moving or deleting files.
+(An audit hook is not a sandbox against native code; ctypes, its way in, is refused.)
 """
 
 import importlib.abc
 import importlib.util
 import json
+import os
 import sys
 import traceback
 
@@ -25,6 +30,28 @@ class _Refuse(importlib.abc.MetaPathFinder):
         if fullname.split(".")[0] in FORBIDDEN:
             raise ImportError(f"exercise files may use NumPy only; this one imports {fullname}")
         return None
+
+
+_REFUSED_EVENTS = ("os.kill", "os.killpg", "signal.pthread_kill", "os.system", "os.exec",
+                   "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+                   "pty.spawn", "socket.", "ctypes.", "os.remove", "os.rename", "os.rmdir",
+                   "os.unlink", "os.truncate", "os.chmod", "os.chown", "os.link",
+                   "os.symlink", "os.mkdir", "shutil.", "os.setuid", "os.putenv",
+                   "os.unsetenv", "resource.setrlimit", "resource.prlimit", "sys.addaudithook")
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _refuse_what_an_exercise_never_needs(allowed_writes: set[str]):
+    def hook(event: str, args: tuple) -> None:
+        if event.startswith(_REFUSED_EVENTS):
+            raise PermissionError(f"an exercise file may not use {event}")
+        if event == "open" and len(args) >= 3 and not isinstance(args[0], int):
+            path, mode, flags = args[0], args[1], args[2] or 0
+            writes = any(c in mode for c in "wax+") if isinstance(mode, str) else \
+                bool(flags & _WRITING)
+            if writes and os.path.abspath(os.fsdecode(path)) not in allowed_writes:
+                raise PermissionError(f"an exercise file may not write files ({path})")
+    return hook
 
 
 def _params(values: dict) -> dict:
@@ -45,6 +72,10 @@ def main() -> None:
     spec = json.loads(open(spec_path).read())  # noqa: SIM115 - a short-lived process
     arrays = dict(np.load(inputs_path, allow_pickle=False))
     sys.meta_path.insert(0, _Refuse())
+    import zipfile  # noqa: F401 - np.savez needs it at the end, after the hook is in place
+
+    sys.addaudithook(_refuse_what_an_exercise_never_needs(
+        {os.path.abspath(outputs_path), os.path.abspath(outputs_path + ".json")}))
     results, errors = {}, {}
     try:
         module_spec = importlib.util.spec_from_file_location("student", spec["file"])

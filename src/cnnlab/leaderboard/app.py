@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
-from cnnlab.leaderboard import pages, submissions
+from cnnlab.errors import first_line
+from cnnlab.leaderboard import health, pages, submissions
 from cnnlab.leaderboard.submissions import Refused
-from cnnlab.leaderboard.upload import UploadRefused, read_upload
+from cnnlab.leaderboard.upload import UploadRefused, drain, read_upload
+
+RETRY_AFTER_S = 30
 
 
 def _bearer(request: Request) -> str | None:
@@ -36,11 +42,26 @@ def create_app(engine: Engine) -> FastAPI:
     async def upload_refused(_request, error: UploadRefused):
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, error: DBAPIError):
+        """Locked, unreachable, read-only: the request fails whole (its transaction rolled
+        back) with 503 and the reason; the server keeps serving."""
+        reason = first_line(error.orig or error)
+        print(f"leaderboard: {request.method} {request.url.path}: the database failed: "
+              f"{reason}", file=sys.stderr, flush=True)
+        detail = f"the leaderboard's database cannot be used right now ({reason})" + (
+            "; nothing was saved" if request.method == "POST" else "") + \
+            f"; try again in {RETRY_AFTER_S} s"
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if not request.url.path.startswith("/api/") and request.url.path != "/healthz":
+            return HTMLResponse(pages.error_page(503, detail), status_code=503,
+                                headers=headers)
+        return JSONResponse({"detail": detail}, status_code=503, headers=headers)
+
     @app.get("/healthz")
     def healthz():
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
+        status, body = health.report(engine)
+        return JSONResponse(body, status_code=status)
 
     @app.post("/api/tasks/{task}/submissions", status_code=202)
     async def submit(task: str, request: Request):
@@ -48,9 +69,14 @@ def create_app(engine: Engine) -> FastAPI:
 
         task_id, user_id, max_bytes = await run_in_threadpool(
             submissions.check_caller, engine, task, _bearer(request))
-        upload = await read_upload(request.headers.get("content-type"),
-                                   request.headers.get("content-length"), request.stream(),
-                                   max_bytes)
+        chunks, length = request.stream(), request.headers.get("content-length")
+        try:
+            upload = await read_upload(request.headers.get("content-type"), length, chunks,
+                                       max_bytes)
+        except UploadRefused as refused:
+            if refused.status == 413:  # so that the client hears 413, not a reset
+                await drain(chunks, length)
+            raise
         submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
                                                 upload.data, upload.label)
         return {"id": submission_id, "status": "queued"}

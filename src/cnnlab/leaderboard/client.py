@@ -44,6 +44,10 @@ def _request(request: urllib.request.Request, timeout: float) -> dict:
         raise SubmitError(f"the server answered {error.code}: {detail}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
+        if isinstance(reason, ConnectionResetError | BrokenPipeError) and request.data:
+            raise SubmitError(f"{request.full_url} closed the connection while the file "
+                              f"({len(request.data) / 2**20:.1f} MB) was being sent; a "
+                              "server does that to a file far over its size limit") from None
         raise SubmitError(f"cannot reach {request.full_url}: {reason}") from None
 
 
@@ -78,12 +82,15 @@ def wait(server: str, submission_id: int, poll_s: float = 2.0, limit_s: float = 
 
 
 def wait_for_server(server: str, seconds: float = 30.0) -> None:
-    """Return once the server answers /healthz (a script starting one waits with this)."""
+    """Return once the server answers /healthz, whatever it answers (503 while no worker has
+    reported yet): a script starting one waits with this."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             with urllib.request.urlopen(f"{server.rstrip('/')}/healthz", timeout=1):
                 return
+        except urllib.error.HTTPError:
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise SubmitError(f"{server} did not answer /healthz within {seconds:g} s") \

@@ -5,6 +5,7 @@ The schema comes from the Alembic migrations, applied on every start."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ BUSY_TIMEOUT_MS = 30_000
 _WRITE = "cnnlab_write"
 
 
-def connect(url: str = DEFAULT_URL) -> Engine:
+def connect(url: str = DEFAULT_URL, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """The engine; on SQLite a writer waits `busy_timeout_ms` for another's lock before the
+    statement fails (the worker then waits and tries again; the service answers 503)."""
     if url.startswith("postgres://"):  # the form some hosts print
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):  # psycopg 3 (the extra installs it), not psycopg2
@@ -29,15 +32,18 @@ def connect(url: str = DEFAULT_URL) -> Engine:
                          "postgresql://USER@HOST/DATABASE") from None
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"--db: the leaderboard runs on SQLite or PostgreSQL, got {backend}")
+    # PostgreSQL waits for a lock without end unless told: as long as SQLite's busy timeout
+    options = {"connect_args": {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}} \
+        if backend == "postgresql" else {}
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, **options)
     except ImportError as error:
         raise ValueError(f"--db: {backend} needs its driver, which is not installed "
                          f"({error.name}); for PostgreSQL: pip install 'psycopg[binary]'") \
             from None
     if backend == "sqlite":
         _check_sqlite_file(engine.url.database)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms)
     return engine
 
 
@@ -61,16 +67,24 @@ def _check_sqlite_file(database: str | None) -> None:
         if header != SQLITE_HEADER:
             raise ValueError(f"--db: {path} exists and is not a SQLite database; the "
                              "leaderboard writes only to a new file or to its own database")
+    # The leaderboard writes (every upload, every result), and SQLite's write-ahead log puts
+    # two files beside the database: both the file and its folder must be writable.
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"--db: {path} is read-only; the leaderboard writes to its database "
+                         "(give it write permission, or a copy that is writable)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--db: the folder {path.parent} is read-only; SQLite writes its "
+                         "journal beside the database, so the folder must be writable too")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
         # Let SQLAlchemy's begin event issue BEGIN itself, so it can choose IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -110,10 +124,18 @@ def migrate(engine: Engine) -> None:
         connection.commit()
 
 
-def open_database(url: str = DEFAULT_URL) -> Engine:
-    engine = connect(url)
+def open_database(url: str = DEFAULT_URL, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    from sqlalchemy.exc import DBAPIError
+
+    engine = connect(url, busy_timeout_ms)
     _check_ours(engine)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except DBAPIError as error:  # a read-only server or file, a full disk
+        shown = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise ValueError(f"--db: cannot prepare the leaderboard's tables in {shown}: "
+                         f"{reason}") from None
     return engine
 
 

@@ -19,11 +19,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 STATUSES = ("queued", "running", "finished", "failed", "rejected")
-COUNTED = ("queued", "running", "finished")  # against the daily limit (as on EvalAI)
+COUNTED = ("queued", "running", "finished")  # against the daily limit (as on EvalAI)...
+FAULTS = ("file", "server")  # ...and a failure the file caused ("file"); not the server's
 
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def as_utc(value: datetime.datetime) -> datetime.datetime:
+    """A time read back from the database, aware (SQLite gives back naive UTC)."""
+    return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -80,6 +86,7 @@ class Submission(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), index=True)
     error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(10), nullable=True)  # of a failure
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
     started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
@@ -100,3 +107,14 @@ class Submission(Base):
 
     task: Mapped[Task] = relationship()
     user: Mapped[User] = relationship()
+
+
+class Worker(Base):
+    """A verification worker's heartbeat: written every few seconds while it runs."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    submission_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # evaluating

@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
-from cnnlab.data import datasets
-from cnnlab.evaluate.onnx_check import OnnxRejected, check_onnx
+from cnnlab.leaderboard import upload_check
 from cnnlab.leaderboard.accounts import authenticate
 from cnnlab.leaderboard.database import reading, writing
-from cnnlab.leaderboard.schema import COUNTED, ModelFile, Submission, Task, User, utcnow
+from cnnlab.leaderboard.schema import (
+    COUNTED,
+    ModelFile,
+    Submission,
+    Task,
+    User,
+    as_utc,
+    utcnow,
+)
 
 
 class Refused(Exception):
@@ -35,21 +42,46 @@ def check_caller(engine: Engine, task_name: str, token: str | None) -> tuple[int
         user = authenticate(session, token)
         if user is None:
             raise Refused(401, "missing or unknown token (send 'Authorization: Bearer TOKEN')")
+        if counted_today(session, task.id, user.id) >= task.daily_limit:  # said before the
+            raise _limit_reached(task)  # upload is read; submit() decides under its lock
         return task.id, user.id, task.max_bytes
+
+
+def _limit_reached(task: Task) -> Refused:
+    return Refused(429, f"daily limit reached: {task.daily_limit} submissions per day (UTC) "
+                        "on this task; files refused at upload do not count, files that "
+                        "failed their evaluation do")
 
 
 def _start_of_day(now: datetime.datetime) -> datetime.datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def counted_today(session, task_id: int, user_id: int):
+    """How many of the user's submissions to the task count against today's limit: those
+    accepted, and those that failed by the file's own doing (a timeout, memory, an error
+    running it); not those refused at upload, nor failures that were the server's."""
+    return session.scalar(
+        select(func.count()).select_from(Submission).where(
+            Submission.task_id == task_id, Submission.user_id == user_id,
+            or_(Submission.status.in_(COUNTED),
+                and_(Submission.status == "failed", Submission.fault == "file")),
+            Submission.created_at >= _start_of_day(utcnow())))
+
+
 def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) -> int:
-    """Check the file and queue it; a refused file is recorded as rejected (its bytes are not
-    kept) and raised as Refused(400). Refused and failed submissions do not count against the
-    daily limit."""
+    """Check the file (in a limited child process) and queue it; a refused file is recorded
+    as rejected (its bytes are not kept) and raised as Refused(400)."""
     with reading(engine) as session:
         task = session.get(Task, task_id)
     digest = hashlib.sha256(data).hexdigest()
-    rejection = _exercise_rejection(data) if task.exercise else _model_rejection(data, task)
+    kind = {"exercise": task.exercise} if task.exercise else \
+        {"dataset": task.dataset, "max_bytes": task.max_bytes}
+    try:
+        with upload_check.turn(user_id):
+            rejection = upload_check.rejection(data, kind)
+    except upload_check.Busy as error:
+        raise Refused(429, str(error)) from None
     with writing(engine) as session:
         if rejection is None:
             # In the same write transaction as the insert, so two uploads at once cannot both
@@ -59,21 +91,14 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
             if engine.dialect.name == "postgresql":
                 lock = lock.with_for_update()
             session.scalar(lock)
-            today = session.scalar(
-                select(func.count()).select_from(Submission).where(
-                    Submission.task_id == task_id, Submission.user_id == user_id,
-                    Submission.status.in_(COUNTED),
-                    Submission.created_at >= _start_of_day(utcnow())))
-            if today >= task.daily_limit:
-                raise Refused(429, f"daily limit reached: {task.daily_limit} submissions per "
-                                   "day (UTC) on this task; refused or failed ones do not "
-                                   "count")
+            if counted_today(session, task_id, user_id) >= task.daily_limit:
+                raise _limit_reached(task)
             if session.get(ModelFile, digest) is None:
                 session.add(ModelFile(sha256=digest, size=len(data), data=data))
         submission = Submission(task_id=task_id, user_id=user_id, label=label,
                                 sha256=None if rejection else digest, size=len(data),
                                 status="rejected" if rejection else "queued",
-                                error=rejection, attempts=0)
+                                error=rejection[:2000] if rejection else None, attempts=0)
         session.add(submission)
         session.flush()
         submission_id = submission.id
@@ -82,34 +107,10 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
     return submission_id
 
 
-def _model_rejection(data: bytes, task: Task) -> str | None:
-    spec = datasets.get_spec(task.dataset)
-    try:
-        check_onnx(data, spec.shape, len(spec.classes), task.max_bytes)
-    except OnnxRejected as error:
-        return str(error).replace("<bytes>", "the file")
-    return None
-
-
-def _exercise_rejection(data: bytes) -> str | None:
-    """An exercise file is Python that imports no autograd library (checked again, while it
-    runs, by the grader's sandbox)."""
-    from cnnlab.exercises.grading import forbidden_import
-
-    try:
-        source = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return ("an exercise task takes the Python file `cnnlab exercise start` wrote "
-                "(UTF-8 text), not this file")
-    return forbidden_import(source, "the file")
-
-
 def _time(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite gives back naive UTC
-        value = value.replace(tzinfo=datetime.UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 MAX_ID = 2**31 - 1  # the largest id both databases hold (an INTEGER column is 32-bit in PostgreSQL)

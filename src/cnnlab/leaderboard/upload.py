@@ -4,6 +4,7 @@ refused after reading at most the cap, never read whole into memory or onto disk
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_LABEL = 200
 FORM_OVERHEAD = 64 * 1024  # headers, boundaries and the label field around the file
+# A refused upload is read to its end (and dropped) up to this much, for this long: a server
+# that answers and closes while the client still sends makes the client's TCP stack see a
+# reset, and the client never reads the 413. Past these, it is closed anyway.
+MAX_DRAINED = 256 * 2**20
+DRAIN_S = 30
 
 
 class UploadRefused(Exception):
@@ -110,3 +116,18 @@ async def read_upload(content_type: str | None, content_length: str | None,
     if not label.isprintable():
         raise UploadRefused(400, "the field 'name' has control characters")
     return Upload(fields["file"], label)
+
+
+async def drain(chunks: AsyncIterator[bytes], content_length: str | None) -> None:
+    """Read what is left of a refused upload, dropping it (see MAX_DRAINED)."""
+    if content_length and content_length.isdigit() and int(content_length) > MAX_DRAINED:
+        return
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async for chunk in chunks:
+                drained += len(chunk)
+                if drained > MAX_DRAINED:
+                    return
+    except Exception:  # the client went away or stalled: best effort ends here
+        return

@@ -4,8 +4,8 @@ the whole hidden test set at batch size 4 under the speed protocol of `cnnlab ev
 scored on the public and private halves. The child prints one JSON line; the parent imposes
 the memory limit, the timeout and the thread count.
 
-An exception here is the submission's failure, reported as such; it never reaches the
-service."""
+An exception here is the submission's failure, reported with its first line (an index out
+of range, a tensor too large); it never reaches the service."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import datasets
+from cnnlab.errors import first_line
 from cnnlab.evaluate.environment import environment
 from cnnlab.evaluate.metrics import classification_report
 from cnnlab.evaluate.onnx_check import check_onnx
@@ -23,10 +24,11 @@ from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
 from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
 from cnnlab.evaluate.reference import reference
 from cnnlab.evaluate.speed import measure
+from cnnlab.leaderboard.child import child_reason
 from cnnlab.leaderboard.hidden import hidden_split
 
 
-class VerificationFailed(Exception):
+class VerificationFailed(ValueError):
     """The model ran but its output cannot be scored; the message says why."""
 
 
@@ -69,12 +71,18 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
 
 def main(job_file: str) -> int:
     job = json.loads(Path(job_file).read_text())
+    folder = str(Path(job_file).parent)
     try:
         result = verify(**job)
-    except VerificationFailed as error:
-        result = {"status": "failed", "error": str(error)}
-    except ValueError as error:  # OnnxRejected, a missing dataset: said in one line
-        result = {"status": "failed", "error": str(error)}
+    except FileNotFoundError as error:  # the server's dataset, not the student's file
+        result = {"status": "failed", "fault": "server",
+                  "error": f"the leaderboard cannot load its test set ({first_line(error)}); "
+                           "this does not count against your daily limit"}
+    except Exception as error:  # whatever the file makes go wrong, say it
+        reason = child_reason(first_line(error), folder)
+        if not isinstance(error, ValueError):  # OnnxRejected and ours are already sentences
+            reason = f"ONNX Runtime could not run the model: {reason}"
+        result = {"status": "failed", "fault": "file", "error": reason}
     print(json.dumps(result), flush=True)
     return 0
 

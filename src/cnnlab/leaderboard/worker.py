@@ -6,34 +6,43 @@ IMMEDIATE; on PostgreSQL the row is locked FOR UPDATE SKIP LOCKED, so two worker
 the same row. A claim is a lease of `lease_s` seconds, renewed every few seconds while the
 evaluation runs: if the worker dies, the submission goes back to the queue when the lease
 expires, and a stale worker's late result is discarded (the write checks it still holds the
-lease), so none is lost or counted twice."""
+lease), so none is lost or counted twice.
+
+A worker that vanishes is never the file's fault (the file runs in a limited child, which
+cannot take its parent down), so a submission goes back to the queue however often workers
+die under it; only what the child itself did (a timeout, memory, an error) fails it. Nothing
+ends the worker's loop: a database that is locked, unreachable or read-only is waited out,
+and one submission's exception fails that submission alone. Every few seconds the worker
+writes its heartbeat (`workers`), which /healthz reports."""
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
-import resource
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from cnnlab.errors import first_line
+from cnnlab.leaderboard.child import child_reason, run_limited
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import ModelFile, Submission, Task, utcnow
+from cnnlab.leaderboard.schema import ModelFile, Submission, Task, Worker, utcnow
 
-MAX_ATTEMPTS = 3  # a file that kills its worker this often is marked failed
-HEARTBEAT_S = 5  # how often a running evaluation renews its lease
-# How running out of the address-space limit shows: Python, C++, the dynamic loader, ONNX Runtime
-_OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "failed to map segment", "Cannot allocate memory",
-                  "Failed to allocate memory")
+HEARTBEAT_S = 5  # how often a worker reports itself and renews a running evaluation's lease
+FORGET_WORKERS_AFTER = datetime.timedelta(days=1)  # a worker row not seen since is removed
+MAX_WAIT_S = 30  # the longest pause between tries while the database cannot be reached
+MAX_ERROR = 2000  # Submission.error's length
+MAX_FIGURE = 2**63 - 1  # the BigInteger columns (params, macs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,81 +66,54 @@ class Claim:
     exercise: str | None = None  # an exercise task's file, graded instead of evaluated
 
 
+def log(message: str) -> None:
+    """What the operator reads in the worker's (or `serve`'s) output."""
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M:%S} {message}", flush=True)
+
+
+# PostgreSQL's codes for a state that passes: a connection lost, a read-only transaction, a
+# lock not granted in time, a serialisation failure or deadlock, the server shutting down or
+# short of resources.
+_PASSING_STATES = ("08", "25006", "40001", "40P01", "55P03", "57P", "53")
+
+
+def unavailable(error: BaseException) -> bool:
+    """A database error to wait out (locked, unreachable, read-only), not one to report."""
+    state = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return isinstance(error, OperationalError | InterfaceError) or \
+        getattr(error, "connection_invalidated", False) or state.startswith(_PASSING_STATES)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(engine: Engine, worker: str, limits: Limits) -> Claim | None:
     """Take the oldest queued submission (or one whose lease expired), or None."""
-    while True:
-        now = utcnow()
-        with writing(engine) as session:
-            query = (select(Submission)
-                     .where(or_(Submission.status == "queued",
-                                and_(Submission.status == "running",
-                                     Submission.lease_expires_at < now)))
-                     .order_by(Submission.id).limit(1))
-            if engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            submission = session.scalar(query)
-            if submission is None:
-                return None
-            if submission.attempts >= MAX_ATTEMPTS:
-                submission.status, submission.finished_at = "failed", now
-                submission.lease_expires_at = None
-                submission.error = (f"the evaluation did not complete in {MAX_ATTEMPTS} "
-                                    "attempts (each worker stopped before it finished)")
-                continue  # committed as the block ends; look for the next one
-            submission.status, submission.worker = "running", worker
-            submission.started_at = now
-            submission.lease_expires_at = now + datetime.timedelta(seconds=limits.lease_s)
-            submission.attempts += 1
-            task = session.get(Task, submission.task_id)
-            model = session.get(ModelFile, submission.sha256)
-            return Claim(submission.id, submission.attempts, worker, task.dataset, task.seed,
-                         task.max_bytes, model.data, task.exercise)
-
-
-def die_with_parent() -> None:
-    """In a child, before it starts: the kernel ends it when its parent dies, however the
-    parent dies (kill -9 runs no cleanup; uvicorn re-raises SIGTERM after its shutdown)."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _limit_child(memory_mb: int):
-    def apply() -> None:
-        limit = memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        die_with_parent()  # a dead worker's evaluation is redone by the next claim anyway
-    return apply
+    now = utcnow()
+    with writing(engine) as session:
+        query = (select(Submission)
+                 .where(or_(Submission.status == "queued",
+                            and_(Submission.status == "running",
+                                 Submission.lease_expires_at < now)))
+                 .order_by(Submission.id).limit(1))
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        submission = session.scalar(query)
+        if submission is None:
+            return None
+        submission.status, submission.worker = "running", worker
+        submission.started_at = now
+        submission.lease_expires_at = now + datetime.timedelta(seconds=limits.lease_s)
+        submission.attempts += 1  # claims, not failures: identifies this worker's lease
+        task = session.get(Task, submission.task_id)
+        model = session.get(ModelFile, submission.sha256)
+        return Claim(submission.id, submission.attempts, worker, task.dataset, task.seed,
+                     task.max_bytes, model.data, task.exercise)
 
 
 class LeaseLost(Exception):
     """Another worker took the submission over (this one stalled past its lease)."""
-
-
-def _run_child(command, env, limits: Limits, heartbeat) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of the child, calling `heartbeat` every HEARTBEAT_S while
-    it runs; a child past the timeout is killed with SIGKILL (TimeoutExpired)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env, preexec_fn=_limit_child(limits.memory_mb))
-    deadline = time.monotonic() + limits.timeout_s
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                stdout, stderr = process.communicate(timeout=max(0.01, min(HEARTBEAT_S, left)))
-                return process.returncode, stdout, stderr
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    raise
-                heartbeat()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
@@ -160,22 +142,25 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
         threads = str(limits.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads}
-        command = [sys.executable, "-m", module, str(job_file)]
-        try:
-            code, stdout, stderr = _run_child(command, env, limits, heartbeat)
-        except subprocess.TimeoutExpired:
-            return {"status": "failed",
-                    "error": f"the evaluation took longer than {limits.timeout_s} s"}
-    lines = stdout.strip().splitlines()
-    if code == 0 and lines:
+        child = run_limited([sys.executable, "-m", module, str(job_file)],
+                            memory_mb=limits.memory_mb, timeout_s=limits.timeout_s, env=env,
+                            heartbeat=heartbeat, heartbeat_s=HEARTBEAT_S)
+        reason = child_reason(child.last_error_line(), folder)
+    if child.timed_out:
+        return {"status": "failed", "fault": "file",
+                "error": f"the evaluation took longer than {limits.timeout_s} s"}
+    lines = child.stdout.strip().splitlines()
+    if child.code == 0 and lines:
         try:
             return json.loads(lines[-1])
         except json.JSONDecodeError:
             pass
-    if code == -signal.SIGKILL or any(marker in stderr for marker in _OUT_OF_MEMORY):
-        return {"status": "failed", "error": f"the evaluation ran out of memory (limit "
-                                             f"{limits.memory_mb} MB)"}
-    return {"status": "failed", "error": f"the evaluation stopped with exit code {code}"}
+    if child.out_of_memory:
+        return {"status": "failed", "fault": "file",
+                "error": f"the evaluation ran out of memory (limit {limits.memory_mb} MB)"}
+    return {"status": "failed", "fault": "file",
+            "error": f"the evaluation stopped with exit code {child.code}"
+                     + (f": {reason}" if reason else "")}
 
 
 def renew(engine: Engine, job: Claim, limits: Limits) -> None:
@@ -190,15 +175,76 @@ def renew(engine: Engine, job: Claim, limits: Limits) -> None:
         raise LeaseLost(f"submission {job.submission_id} was taken over")
 
 
+def beat(engine: Engine, worker: str, submission_id: int | None = None) -> None:
+    """Report this worker alive (and what it evaluates); forget workers long gone."""
+    now = utcnow()
+    with writing(engine) as session:
+        row = session.get(Worker, worker)
+        if row is None:
+            session.add(Worker(name=worker, started_at=now, seen_at=now,
+                               submission_id=submission_id))
+        else:
+            row.seen_at, row.submission_id = now, submission_id
+        session.execute(delete(Worker).where(Worker.seen_at < now - FORGET_WORKERS_AFTER))
+
+
+def leave(engine: Engine, worker: str) -> None:
+    with writing(engine) as session:
+        session.execute(delete(Worker).where(Worker.name == worker))
+
+
+def _keep_alive(engine: Engine, job: Claim, limits: Limits) -> None:
+    """The heartbeat while a child runs: the lease and the worker's row. A database that is
+    busy now is not a reason to stop the evaluation (the lease lasts several beats)."""
+    try:
+        renew(engine, job, limits)
+        beat(engine, job.worker, job.submission_id)
+    except DBAPIError as error:
+        if not unavailable(error):
+            raise
+        log(f"worker {job.worker}: could not renew the lease of submission "
+            f"{job.submission_id} ({first_line(error.orig or error)}); trying again")
+
+
+def _finite(value):
+    """JSON the database takes: NaN and infinity become null (PostgreSQL refuses them), NUL
+    characters go (no text column holds them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def storable(result: dict) -> dict:
+    """The result as the columns hold it: a figure beyond them is dropped, and said."""
+    result = _finite(result)
+    if result.get("error"):
+        result["error"] = result["error"][:MAX_ERROR]
+    for key in ("params", "macs"):
+        value = result.get(key)
+        if isinstance(value, int) and not 0 <= value <= MAX_FIGURE:
+            result[key] = None
+            details = result.setdefault("details", {}) or {}
+            details.setdefault("not_stored", {})[key] = (
+                f"{value} is beyond what can be counted (0 to 2^63 - 1)")
+            result["details"] = details
+    return result
+
+
 def finish(engine: Engine, job: Claim, result: dict) -> bool:
     """Write the result if this worker still holds the lease; False when it was taken over."""
     values = {"status": result["status"], "finished_at": utcnow(), "lease_expires_at": None,
-              "error": (result.get("error") or None)}
+              "error": (result.get("error") or None),
+              "fault": result.get("fault", "file") if result["status"] == "failed" else None}
     if result["status"] == "finished":
-        values.update({key: result[key] for key in ("public_accuracy", "private_accuracy",
-                                                    "images_per_s", "reference_ratio",
-                                                    "params", "details")})
-        values["macs"] = result.get("macs")
+        values.update({key: result.get(key) for key in (
+            "public_accuracy", "private_accuracy", "images_per_s", "reference_ratio",
+            "params", "macs", "details")})
     with writing(engine) as session:
         changed = session.execute(
             update(Submission)
@@ -208,23 +254,109 @@ def finish(engine: Engine, job: Claim, result: dict) -> bool:
         return changed.rowcount == 1
 
 
-def work_once(engine: Engine, worker: str, limits: Limits, data_dir: str | None = None) -> bool:
+class Patience:
+    """Waits between tries at a database that cannot be reached: 1 s, doubling, at most
+    MAX_WAIT_S; said once per outage, not once per try."""
+
+    def __init__(self, worker: str):
+        self.worker, self.delay, self.said = worker, 1.0, None
+
+    def wait(self, error: BaseException, doing: str) -> None:
+        reason = first_line(getattr(error, "orig", None) or error)
+        if reason != self.said:
+            log(f"worker {self.worker}: the database is unavailable while {doing} ({reason}); "
+                "waiting and trying again")
+            self.said = reason
+        time.sleep(self.delay)
+        self.delay = min(MAX_WAIT_S, self.delay * 2)
+
+    def reset(self) -> None:
+        if self.said is not None:
+            log(f"worker {self.worker}: the database answers again")
+        self.delay, self.said = 1.0, None
+
+
+def _write_result(engine: Engine, job: Claim, result: dict, stop) -> bool | None:
+    """finish(), tried until the database takes it: True written, False taken over, None
+    when told to stop first. A result the database refuses (not one it cannot take now) is
+    replaced by a failure that says so."""
+    patience = Patience(job.worker)
+    while not stop():
+        try:
+            written = finish(engine, job, result)
+            patience.reset()
+            return written
+        except DBAPIError as error:
+            if unavailable(error):
+                patience.wait(error, f"writing the result of submission {job.submission_id}")
+                continue
+            if result.get("fault") == "server":
+                raise  # even the failure cannot be written: the loop reports it
+            result = {"status": "failed", "fault": "server",
+                      "error": "the leaderboard could not store this result "
+                               f"({first_line(error.orig or error)[:300]})"}
+    return None
+
+
+def work_once(engine: Engine, worker: str, limits: Limits, data_dir: str | None = None,
+              stop=lambda: False) -> bool:
     """Evaluate one submission if any is waiting; True when one was processed."""
     job = claim(engine, worker, limits)
     if job is None:
         return False
+    beat(engine, worker, job.submission_id)
     try:
         result = evaluate_in_child(job, limits, data_dir,
-                                   heartbeat=lambda: renew(engine, job, limits))
+                                   heartbeat=lambda: _keep_alive(engine, job, limits))
     except LeaseLost:
-        return True  # the worker that took it over writes the result
-    finish(engine, job, result)
+        log(f"worker {worker}: submission {job.submission_id} was taken over by another "
+            "worker (this one stalled past its lease); its result is theirs to write")
+        return True
+    except Exception as error:  # the worker's own trouble (a full disk...): not the file's
+        log(f"worker {worker}: could not evaluate submission {job.submission_id}:\n"
+            + traceback.format_exc())
+        result = {"status": "failed", "fault": "server",
+                  "error": "the leaderboard could not evaluate this file "
+                           f"({type(error).__name__}: {first_line(error)}); it does not "
+                           "count against your daily limit"}
+    written = _write_result(engine, job, storable(result), stop)
+    outcome = {True: "written", False: "discarded (another worker took it over)",
+               None: "not written (the worker is stopping; the submission goes back to the "
+                     "queue)"}[written]
+    log(f"worker {worker}: submission {job.submission_id} (claim {job.attempt}) "
+        f"{result['status']}; result {outcome}")
+    beat(engine, worker)
     return True
 
 
 def run_worker(engine: Engine, limits: Limits = Limits(), poll_s: float = 1.0,
-               data_dir: str | None = None, stop=lambda: False) -> None:
-    worker = worker_name()
+               data_dir: str | None = None, stop=lambda: False,
+               name: str | None = None) -> None:
+    """Evaluate submissions until `stop()`; nothing else ends the loop."""
+    worker = name or worker_name()
+    patience = Patience(worker)
+    last_beat = -math.inf
     while not stop():
-        if not work_once(engine, worker, limits, data_dir):
+        try:
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                beat(engine, worker)
+                last_beat = time.monotonic()
+            processed = work_once(engine, worker, limits, data_dir, stop)
+            patience.reset()
+        except DBAPIError as error:
+            if unavailable(error):
+                patience.wait(error, "looking for work")
+                continue
+            log(f"worker {worker}: unexpected database error:\n" + traceback.format_exc())
+            time.sleep(MAX_WAIT_S)
+            continue
+        except Exception:  # the loop is what must survive
+            log(f"worker {worker}: unexpected error:\n" + traceback.format_exc())
+            time.sleep(MAX_WAIT_S)
+            continue
+        if processed:
+            last_beat = time.monotonic()
+        else:
             time.sleep(poll_s)
+    with contextlib.suppress(DBAPIError):  # if not, its row ages out of /healthz
+        leave(engine, worker)
