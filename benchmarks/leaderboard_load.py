@@ -66,7 +66,8 @@ def main() -> int:
     add_task(engine, "load", "fashion-mnist", daily_limit=1)
     tokens = [add_user(engine, f"student {i}") for i in range(args.clients)]
     model = folder / "lenet5.onnx"
-    assert cnnlab(["export", "lenet5", "--dataset", "fashion-mnist", "-o", str(model)]) == 0
+    assert cnnlab(["export", "lenet5", "--dataset", "fashion-mnist", "--normalize", "dataset",
+                   "-o", str(model)]) == 0
 
     port = free_port()
     server = f"http://127.0.0.1:{port}"

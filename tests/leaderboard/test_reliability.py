@@ -191,21 +191,49 @@ def test_the_worker_waits_out_a_locked_database_and_uploads_answer_503(board):
         assert session.scalar(text("select count(*) from submissions")) == 1
 
 
-def test_a_read_only_database_answers_503_and_the_server_keeps_serving(tmp_path):
-    path = tmp_path / "board.db"
-    writable = open_database(f"sqlite:///{path}")
-    add_task(writable, "fm", "fashion-mnist", daily_limit=3, max_mb=1)
-    token = add_user(writable, "alice")
-    read_only = connect(f"sqlite:///file:{path}?mode=ro&uri=true")
-    http = TestClient(create_app(read_only))
+def _read_only_engine(engine):
+    """A second engine on the same database that cannot write: SQLite opened read-only,
+    PostgreSQL with read-only transactions (a standby, or an operator's switch)."""
+    if engine.dialect.name == "sqlite":
+        return connect(f"sqlite:///file:{engine.url.database}?mode=ro&uri=true")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET '
+                                   "default_transaction_read_only = on")
+        connection.commit()
+    return connect(_url(engine))
+
+
+def test_a_read_only_database_answers_503_and_the_server_keeps_serving(board):
+    engine, token = board
+    http = TestClient(create_app(_read_only_engine(engine)))
     answer = http.post("/api/tasks/fm/submissions", files={"file": ("m.onnx", HONEST)},
                        headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 503
-    assert "attempt to write a readonly database" in answer.json()["detail"]
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+    assert any(reason in answer.json()["detail"] for reason in (
+        "attempt to write a readonly database", "in a read-only transaction"))
     assert http.get("/api/tasks/fm/leaderboard").status_code == 200
     assert http.get("/tasks/fm").status_code == 200
-    with reading(writable) as session:
+    with reading(engine) as session:
         assert session.scalar(text("select count(*) from submissions")) == 0
+
+
+def test_the_workers_own_trouble_fails_that_submission_alone(board, tmp_path, monkeypatch):
+    """A worker that cannot make its temporary folder (a full or missing disk) fails the
+    submission as the server's fault, not counted, and goes on to the next."""
+    import tempfile
+
+    engine, _ = board
+    first = _submit(board, HONEST)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    assert work_once(engine, "w", FAST)
+    row = _row(engine, first)
+    assert (row.status, row.fault) == ("failed", "server")
+    assert row.error.startswith("the leaderboard could not evaluate this file "
+                                "(FileNotFoundError: ")
+    assert "does not count against your daily limit" in row.error
+    monkeypatch.undo()
+    second = _submit(board, HONEST)
+    assert work_once(engine, "w", FAST) and _row(engine, second).status == "finished"
 
 
 @contextlib.contextmanager

@@ -120,7 +120,8 @@ def test_the_command_writes_a_complete_run_folder(tmp_path, capsys):
     accuracy = float(lines[-1].removeprefix("test accuracy: "))
     assert 0.3 < accuracy < 1.0
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint.pt", "config.toml", "metrics.jsonl", "model.safetensors", "result.json"]
+        "checkpoint.pt", "config.toml", "digests.json", "metrics.jsonl", "model.safetensors",
+        "result.json"]
     rows = _metrics(out)
     assert [row["epoch"] for row in rows] == [1, 2]
     assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",

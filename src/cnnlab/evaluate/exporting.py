@@ -21,7 +21,6 @@ from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
 from cnnlab.evaluate.onnx_export import export_bytes
 from cnnlab.evaluate.predictors import ModelPredictor, OnnxPredictor, predict_all
 from cnnlab.evaluate.targets import Target, target_splits
-from cnnlab.files import write_atomically
 from cnnlab.models.build import on_engine
 from cnnlab.models.engines import engine_of, get_engine
 from cnnlab.models.user import is_user_model
@@ -112,8 +111,8 @@ def export_target(target: Target, output: str | Path | None,
     report = ExportReport(data, info, difference, contract, len(labels), where,
                           onnx_accuracy, torch_accuracy, alternatives)
     _refuse_if_wrong(report, target)
-    if output is not None:
-        write_atomically(Path(output), data)
+    if output is not None:  # into a run folder: recorded as its export
+        layout.write_weights_file(output, data)
     return report
 
 
@@ -148,4 +147,5 @@ def run_onnx(target: Target, data_dir: str | None = None) -> Path:
     path = target.folder / layout.ONNX
     if not path.is_file() or path.stat().st_mtime < target.weights_file.stat().st_mtime:
         export_target(target, path, data_dir)
+    layout.check_weights_file(path)
     return path

@@ -116,6 +116,7 @@ def _run_target(path: Path, dataset: str | None, normalize: str | None) -> Targe
         config = layout.read_config(folder, path)
         if (folder / layout.WEIGHTS).is_file():
             kind, weights_file = "run", folder / layout.WEIGHTS
+            layout.check_weights_file(weights_file)
             weights = read_state_dict(weights_file)
         elif (folder / layout.CHECKPOINT).is_file():  # an unfinished run: its last checkpoint
             kind, weights_file = "run", folder / layout.CHECKPOINT
@@ -125,6 +126,7 @@ def _run_target(path: Path, dataset: str | None, normalize: str | None) -> Targe
                              "is it a run folder?")
     elif path.suffix == ".safetensors":
         folder, weights_file, kind = path.parent, path, "run"
+        layout.check_weights_file(path)
         config, weights = layout.read_config(folder, path), read_state_dict(path)
     else:
         folder, weights_file, kind = path.parent, path, "checkpoint"

@@ -9,19 +9,20 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.files import write_atomically
+from cnnlab.runs.folder import check_weights_file, write_weights_file
 from cnnlab.torch_files import load_torch_file
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_atomically(path, buffer.getvalue())
+    write_weights_file(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    check_weights_file(path)
     state = load_torch_file(path, "a checkpoint")
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a checkpoint: it holds a {type(state).__name__}, not "

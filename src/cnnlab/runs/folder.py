@@ -10,6 +10,10 @@ leaderboard's client: the one place that knows which file holds what.
     eval.json          `cnnlab eval`'s result
     model.onnx         the run exported under its preprocessing contract
     report.html        `cnnlab report`'s page
+    digests.json       the sha256 of each weights file above, checked whenever one is read
+
+Datasets are checksummed; so are the weights a run writes: a flipped bit in the exponent of
+a few weights gives a model at chance with no other sign.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ SOURCE = "source"
 EVALUATION = "eval.json"
 ONNX = "model.onnx"
 REPORT = "report.html"
+DIGESTS = "digests.json"
 
 
 def is_run(folder: str | Path) -> bool:
@@ -89,6 +94,48 @@ def source_copy(folder: Path, config: TrainConfig) -> Path | None:
                          f"the one in {folder / CONFIG}); restore it, it is what the weights "
                          "belong to")
     return copy
+
+
+# ------------------------------------------------------------------ weights files
+def _digests(folder: Path) -> dict[str, list[str]]:
+    path = folder / DIGESTS
+    if not path.is_file():
+        return {}
+    value = _read_json(path, "weights' digests")
+    return {name: list(digests) for name, digests in value.items()}
+
+
+WEIGHTS_FILES = (WEIGHTS, CHECKPOINT, ONNX)
+
+
+def write_weights_file(path: str | Path, data: bytes) -> None:
+    """Write a file atomically; one of a run's weights files gets its sha256 recorded. Until
+    the new file is in place the record accepts the previous digest too, so a crash between
+    the two writes is never taken for damage."""
+    path = Path(path)
+    if path.name not in WEIGHTS_FILES or not is_run(path.parent):
+        write_atomically(path, data)
+        return
+    folder, name, digest = path.parent, path.name, hashlib.sha256(data).hexdigest()
+    digests = _digests(folder)
+    write_json(folder / DIGESTS, {**digests, name: [digest, *digests.get(name, [])[:1]]})
+    write_atomically(path, data)
+    write_json(folder / DIGESTS, {**digests, name: [digest]})
+
+
+def check_weights_file(path: str | Path) -> None:
+    """ValueError naming the file when a weights file of a run is not what the run wrote (a
+    file of an older run, with no digest recorded, is taken as it is)."""
+    path = Path(path)
+    recorded = _digests(path.parent).get(path.name)
+    if not recorded:
+        return
+    actual = sha256_of(path)
+    if actual not in recorded:
+        raise ValueError(f"{path} has changed since cnnlab wrote it (its sha256 is "
+                         f"{actual[:16]}..., {path.parent / DIGESTS} recorded "
+                         f"{recorded[0][:16]}...): the file is damaged or was replaced; "
+                         "restore it from a backup or train the run again")
 
 
 # ------------------------------------------------------------------ history and results

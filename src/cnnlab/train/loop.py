@@ -31,7 +31,6 @@ from cnnlab.data.contract import Preprocessing
 from cnnlab.data.datasets import get_spec
 from cnnlab.data.splits import run_splits
 from cnnlab.errors import first_line
-from cnnlab.files import write_atomically
 from cnnlab.models import engines
 from cnnlab.models.build import build_model
 from cnnlab.models.engines import engine_of
@@ -296,7 +295,7 @@ class Run:
         # copies the raw buffer, which would scramble it
         arrays = {k: np.require(v, requirements="C")  # (ascontiguousarray makes 0-d 1-d)
                   for k, v in self.engine.weights(self.model).items()}
-        write_atomically(self.folder / layout.WEIGHTS, safetensors_bytes(arrays))
+        layout.write_weights_file(self.folder / layout.WEIGHTS, safetensors_bytes(arrays))
         self.cluster.barrier()
         return result
 
