@@ -13,11 +13,21 @@ from cnnlab.arithmetic.explain import explain
 from cnnlab.cli import main
 from cnnlab.viz import animate as anim
 from cnnlab.viz.arithmetic_plan import INPUT, conv_plan, parse_values, pool_plan
-from cnnlab.viz.gallery import ANIMATIONS, WORKED_INPUT, WORKED_KERNEL, write_gallery
+from cnnlab.viz.gallery import (
+    ANIMATIONS,
+    COURSE_INPUT,
+    COURSE_KERNEL,
+    STRIPS,
+    WORKED_INPUT,
+    WORKED_KERNEL,
+    write_gallery,
+)
 
 # Dumoulin & Visin, "A guide to convolution arithmetic for deep learning" (2016), Fig. 1.1/1.6
 WORKED_CONV_RESULT = [[12, 12, 17], [10, 17, 19], [9, 6, 14]]
 WORKED_MAX_POOL_RESULT = [[3, 3, 3], [3, 3, 3], [3, 2, 3]]
+# The course's convolution example (UFLDL's "Feature extraction using convolution")
+COURSE_CONV_RESULT = [[4, 3, 4], [2, 4, 3], [2, 3, 4]]
 
 
 def _frames(path) -> list[np.ndarray]:
@@ -201,9 +211,97 @@ def test_mp4_through_ffmpeg(tmp_path):
 def test_gallery_writes_the_courses_set(tmp_path):
     written = write_gallery(tmp_path / "gallery")
     names = {path.name for path in written}
-    assert {name for name, _, _ in ANIMATIONS} | {"relu_feature_map.png", "index.html"} == names
+    strips = {name.replace(".gif", "_steps.png") for name in STRIPS}
+    assert {name for name, _, _ in ANIMATIONS} | strips | {"relu_feature_map.png",
+                                                           "index.html"} == names
+    plans = {name: plan() for name, _, plan in ANIMATIONS}
+    np.testing.assert_array_equal(plans["convolution_course_example.gif"].output,
+                                  COURSE_CONV_RESULT)
+    np.testing.assert_array_equal(plans["max_pool_worked_example.gif"].output,
+                                  WORKED_MAX_POOL_RESULT)
+    sizes = {name: plans[name].out_shape for name in (
+        "same_padding_no_strides.gif", "full_padding_no_strides.gif", "no_padding_strides.gif",
+        "padding_strides.gif")}
+    assert sizes == {"same_padding_no_strides.gif": (5, 5),  # D&V's figures 2.3, 2.4, 2.6, 2.7
+                     "full_padding_no_strides.gif": (7, 7), "no_padding_strides.gif": (2, 2),
+                     "padding_strides.gif": (3, 3)}
+    for name in strips:  # every step, four to a row
+        assert Image.open(tmp_path / "gallery" / name).width == \
+            4 * Image.open(tmp_path / "gallery" / name.replace("_steps.png", ".gif")).width
     for name, _, plan in ANIMATIONS:
         positions = np.prod(plan().out_shape)
         assert Image.open(tmp_path / "gallery" / name).n_frames == positions, name
     index = (tmp_path / "gallery" / "index.html").read_text()
     assert all(f'src="{name}"' in index for name in names - {"index.html"})
+
+
+def test_the_course_convolution_example_matches_torch():
+    plan = conv_plan((5, 5), 3, values=parse_values(COURSE_INPUT),
+                     weights=parse_values(COURSE_KERNEL, "kernel"))
+    expected = torch.nn.functional.conv2d(torch.tensor(parse_values(COURSE_INPUT))[None, None],
+                                          torch.tensor(parse_values(COURSE_KERNEL))[None, None])
+    np.testing.assert_array_equal(plan.output, expected[0, 0].numpy())
+    np.testing.assert_array_equal(plan.output, COURSE_CONV_RESULT)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "sum"])
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding"),
+                         [(5, 2, 2, 0), (5, 2, 2, 1), (6, 3, 2, 1), (7, 3, 3, 0)])
+def test_ceil_mode_pooling_is_torchs(mode, size, kernel, stride, padding):
+    """The extra window ceil mode adds hangs past the padded input: its cells count for
+    nothing, and the average divides by the cells inside, as torch's avg_pool2d does."""
+    values = np.random.default_rng(size * kernel).integers(-4, 5, (size, size)).astype(float)
+    plan = pool_plan(values, kernel, stride, padding, mode, ceil_mode=True)
+    x = torch.tensor(values)[None, None]
+    if mode == "sum":
+        expected = torch.nn.functional.avg_pool2d(x, kernel, stride, padding, ceil_mode=True,
+                                                  divisor_override=1)
+    else:
+        pool = {"max": torch.nn.functional.max_pool2d, "avg": torch.nn.functional.avg_pool2d}
+        expected = pool[mode](x, kernel, stride, padding, ceil_mode=True)
+    np.testing.assert_allclose(plan.output, expected[0, 0].numpy())
+    assert plan.formulas[0].startswith("o = ceil(")
+    for window in plan.windows:  # each frame's arithmetic gives its cell's value
+        assert _worked_out(window.expression) == pytest.approx(window.value)
+
+
+def _worked_out(expression: str) -> float:
+    """The left side of a frame's "max(3, 1) = 3", "3 + 1 = 4" or "(3 + 1) / 2 = 2"."""
+    left = expression.rsplit(" = ", 1)[0]
+    if left.startswith("max("):
+        return max(float(term) for term in left[4:-1].split(","))
+    divisor = 1.0
+    if " / " in left:
+        left, divided = left.split(" / ")
+        left, divisor = left.strip("()"), float(divided)
+    return sum(float(term) for term in left.split(" + ")) / divisor
+
+
+def test_frame_ms_and_a_still_strip_for_slides(tmp_path, capsys):
+    path = tmp_path / "fast.gif"
+    assert main(["viz", "animate", "conv", "--input", "4", "--kernel", "3", "--frame-ms",
+                 "100", "-o", str(path)]) == 0
+    assert "4 frames of 100 ms" in capsys.readouterr().out
+    image = Image.open(path)
+    assert image.info["duration"] == 100
+    image.seek(3)
+    assert image.info["duration"] == anim.HOLD_MS
+    strip = tmp_path / "steps.png"
+    assert main(["viz", "animate", "conv", "--input", "5", "--kernel", "3", "--stride", "2",
+                 "--transposed", "--frames", "6", "-o", str(strip)]) == 0
+    assert "6 of the 121 steps" in capsys.readouterr().out
+    plan = conv_plan((5, 5), 3, stride=2, transposed=True)
+    animation = anim.animate(plan)
+    assert animation.strip_frames(6) == [0, 24, 48, 72, 96, 120]  # first and last among them
+    frame_w, frame_h = animation.frames[0].size
+    assert Image.open(strip).size == (4 * frame_w, 2 * (frame_h + 22))
+    # the strip's last tile is the animation's last frame
+    tile = np.asarray(Image.open(strip).convert("RGB"))[frame_h + 44:, frame_w:2 * frame_w]
+    np.testing.assert_array_equal(tile, np.asarray(animation.frames[-1].convert("RGB")))
+    for arguments, message in (
+            (["--frame-ms", "5"], "--frame-ms must be from 20 to 60000"),
+            (["--frames", "3"], "--frames applies to a still strip"),
+            (["--ceil-mode"], "--ceil-mode applies to `viz animate pool`")):
+        assert main(["viz", "animate", "conv", "--input", "4", "--kernel", "3", *arguments,
+                     "-o", str(tmp_path / "x.gif")]) == 2
+        assert message in capsys.readouterr().err

@@ -103,3 +103,58 @@ def test_cli_refuses_an_onnx_file_and_a_wrong_extension(trained_run, tmp_path, c
     assert main(["viz", "kernels", str(trained_run), "-o", str(tmp_path / "k.jpg")]) == 2
     assert "written as .png" in capsys.readouterr().err
     assert not (tmp_path / "k.jpg").exists()
+
+
+def test_any_convolution_by_number_or_name(trained_run, tmp_path, capsys):
+    """LeNet-5's CONV2 reads CONV1's 6 maps: 16 kernels of 5x5x6, one grey tile per input
+    channel, each normalised on its own, read back from the PNG."""
+    from cnnlab.evaluate.targets import load_target
+    from cnnlab.viz.layers import conv_layers
+
+    target = load_target(str(trained_run))
+    layers = conv_layers(target.build(), target.spec.shape)
+    assert [conv.label for conv in layers] == ["CONV1 (0)", "CONV2 (3)"]
+    for given in ("2", "CONV2"):
+        out = tmp_path / f"{given}.png"
+        assert main(["viz", "kernels", str(trained_run), "--layer", given, "-o",
+                     str(out)]) == 0
+        assert "CONV2 (3)" in capsys.readouterr().out
+    from cnnlab.viz.run_figures import run_kernels
+
+    grid = run_kernels(target, layer="2")  # what the command drew
+    assert grid.columns == 6 and len(grid.tiles) == 16 * 6
+    assert grid.title.startswith("CONV2 (3) of ") and "16 kernels of 5x5x6" in grid.title
+    pixels = np.asarray(Image.open(tmp_path / "2.png").convert("RGB")).astype(int)
+    np.testing.assert_array_equal(pixels, np.asarray(grid.image.convert("RGB")))
+    weight = layers[1].weight
+    for index in (0, 7, 95):
+        left, top, right, bottom = grid.tile_box(index)
+        tile = pixels[top:bottom:grid.scale, left:right:grid.scale]
+        kernel = weight[index // 6, index % 6][None]
+        np.testing.assert_allclose(tile, _expected_tile(kernel), atol=1)
+    assert main(["viz", "kernels", str(trained_run), "--layer", "3", "-o",
+                 str(tmp_path / "x.png")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("--layer '3': this model's convolutions are CONV1 (0), "
+                          "CONV2 (3); give a number from 1 to 2 or a module name")
+
+
+def test_a_layer_by_its_modules_name():
+    from cnnlab.viz.layers import choose_conv, conv_layers
+
+    torch.manual_seed(0)
+    layers = conv_layers(create_model("resnet20", "torch"), (3, 32, 32))
+    assert len(layers) == 19  # 1 + 3 stages x 3 blocks x 2; its shortcuts have no convolution
+    assert layers[2].label == "CONV3 (layer1.0.conv2)"
+    named = choose_conv(layers, layers[5].module)
+    assert named is layers[5] and choose_conv(layers, "CONV6") is layers[5]
+
+
+def test_a_zoo_model_with_a_weights_file(trained_run, tmp_path, capsys):
+    out = tmp_path / "k.png"
+    assert main(["viz", "kernels", "lenet5", "--weights", str(trained_run / "model.safetensors"),
+                 "--dataset", "fashion-mnist", "--normalize", "dataset", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["viz", "kernels", str(trained_run), "-o", str(tmp_path / "run.png")]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(out))[40:],  # below the titles
+                                  np.asarray(Image.open(tmp_path / "run.png"))[40:])

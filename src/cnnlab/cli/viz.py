@@ -21,7 +21,7 @@ def _kernels(args) -> int:
     from cnnlab.viz.canvas import save_png
     from cnnlab.viz.run_figures import run_kernels
 
-    grid = run_kernels(_model(args))
+    grid = run_kernels(_model(args), layer=args.layer)
     save_png(grid.image, args.output)
     print(f"wrote {args.output}: {grid.title}")
     return 0
@@ -41,10 +41,16 @@ def _features(args) -> int:
 
 
 def _animate(args) -> int:
+    from pathlib import Path
+
     from cnnlab.arithmetic.explain import parse_size
     from cnnlab.viz.animate import animate
     from cnnlab.viz.arithmetic_plan import conv_plan, parse_values, pool_plan
+    from cnnlab.viz.canvas import save_png
 
+    still = Path(args.output).suffix.lower() == ".png"
+    if args.frames is not None and not still:
+        raise ValueError("--frames applies to a still strip (-o FILE.png)")
     if args.what == "pool":
         given = [flag for flag, value in (("--input", args.input), ("--dilation", args.dilation),
                                           ("--transposed", args.transposed),
@@ -59,10 +65,11 @@ def _animate(args) -> int:
             raise ValueError("viz animate pool needs --values (rows split by '/', e.g. "
                              "3,3,2/0,0,1/3,1,2) and --kernel K")
         plan = pool_plan(parse_values(args.values), args.kernel, args.stride,
-                         args.padding or 0, args.mode or "max")
+                         args.padding or 0, args.mode or "max", args.ceil_mode)
     else:
-        if args.mode is not None:
-            raise ValueError("--mode applies to `viz animate pool`")
+        if args.mode is not None or args.ceil_mode:
+            raise ValueError(f"{'--mode' if args.mode is not None else '--ceil-mode'} applies "
+                             "to `viz animate pool`")
         values = parse_values(args.values) if args.values is not None else None
         weights = parse_values(args.kernel_values, "--kernel-values") \
             if args.kernel_values is not None else None
@@ -76,11 +83,17 @@ def _animate(args) -> int:
                              "--padding 1")
         plan = conv_plan(size, kernel, args.stride or 1, args.padding or 0, args.dilation or 1,
                          args.transposed, args.output_padding or 0, values, weights)
-    animation = animate(plan)
-    animation.save(args.output)
+    animation = animate(plan, args.frame_ms)
     out_h, out_w = plan.out_shape
-    print(f"wrote {args.output}: {len(animation.frames)} frames, one per output position "
-          f"({out_h}x{out_w}); {plan.formulas[0]}")
+    if still:
+        shown = animation.strip_frames(args.frames)
+        save_png(animation.strip(args.frames), args.output)
+        print(f"wrote {args.output}: {len(shown)} of the {len(animation.frames)} steps side by "
+              f"side (one per output position, {out_h}x{out_w}); {plan.formulas[0]}")
+        return 0
+    animation.save(args.output)
+    print(f"wrote {args.output}: {len(animation.frames)} frames of {args.frame_ms} ms, one per "
+          f"output position ({out_h}x{out_w}); {plan.formulas[0]}")
     return 0
 
 
@@ -169,10 +182,14 @@ def add_viz(commands) -> None:
                     "parameters, the whole gallery, and plots of runs.")
     figures = viz.add_subparsers(dest="figure", required=True, parser_class=type(viz))
 
-    kernels = figures.add_parser("kernels", help="the first conv layer's kernels as a grid",
-                                 description="The first convolution layer's kernels of a "
-                                             "trained run as an image grid (AlexNet Fig. 3).")
+    kernels = figures.add_parser("kernels", help="a conv layer's kernels as a grid",
+                                 description="A convolution layer's kernels (the first by "
+                                             "default) of a trained model as an image grid "
+                                             "(AlexNet Fig. 3).")
     kernels.add_argument("run", metavar="MODEL", help=_MODEL)
+    kernels.add_argument("--layer", help="which convolution: its number in the forward pass "
+                                         "(3, or CONV3) or its module's name (default: the "
+                                         "first)")
     add_target_options(kernels)
     kernels.add_argument("-o", "--output", required=True, help="the .png to write")
     kernels.set_defaults(handler=_kernels)
@@ -208,7 +225,17 @@ def add_viz(commands) -> None:
                                           "3,3,2/0,0,1/3,1,2 (required for pool)")
     animate.add_argument("--kernel-values", help="the kernel's numbers, same format (conv)")
     animate.add_argument("--mode", choices=["max", "avg", "sum"], help="pool only (default max)")
-    animate.add_argument("-o", "--output", required=True, help="the .gif or .mp4 to write")
+    animate.add_argument("--ceil-mode", action="store_true",
+                         help="pool only: round the output size up, as torch's ceil_mode")
+    animate.add_argument("--frame-ms", type=int, default=700,
+                         help="milliseconds a frame stays up (default 700; the last one at "
+                              "least 2500)")
+    animate.add_argument("--frames", type=int,
+                         help="with -o FILE.png: how many steps the strip shows, evenly "
+                              "spaced (default all, at most 16)")
+    animate.add_argument("-o", "--output", required=True,
+                         help="the .gif or .mp4 to write, or a .png: a still strip of the "
+                              "steps (for slides)")
     animate.set_defaults(handler=_animate)
 
     gallery = figures.add_parser("gallery", help="the course's whole set of figures",

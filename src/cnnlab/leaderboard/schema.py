@@ -19,8 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 STATUSES = ("queued", "running", "finished", "failed", "rejected")
-COUNTED = ("queued", "running", "finished")  # against the daily limit (as on EvalAI)...
-FAULTS = ("file", "server")  # ...and a failure the file caused ("file"); not the server's
+# Against the daily limit (as on EvalAI), with the failures whose fault is "file"
+COUNTED = ("queued", "running", "finished")
 
 
 def utcnow() -> datetime.datetime:
@@ -86,7 +86,8 @@ class Submission(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), index=True)
     error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
-    fault: Mapped[str | None] = mapped_column(String(10), nullable=True)  # of a failure
+    # Whose a failure is: "file" (the child's timeout, memory or error) or "server"
+    fault: Mapped[str | None] = mapped_column(String(10), nullable=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
     started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),

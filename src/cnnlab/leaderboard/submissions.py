@@ -57,7 +57,7 @@ def _start_of_day(now: datetime.datetime) -> datetime.datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def counted_today(session, task_id: int, user_id: int):
+def counted_today(session, task_id: int, user_id: int) -> int:
     """How many of the user's submissions to the task count against today's limit: those
     accepted, and those that failed by the file's own doing (a timeout, memory, an error
     running it); not those refused at upload, nor failures that were the server's."""

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cnnlab.viz import canvas
-from cnnlab.viz.arithmetic_plan import INPUT, INSERTED, Plan, number
+from cnnlab.viz.arithmetic_plan import BEYOND, INPUT, INSERTED, Plan, number
 
 INPUT_FILL = (125, 175, 225)
 EMPTY_FILL = (255, 255, 255)  # padding and inserted zeros
@@ -25,11 +25,16 @@ OUTPUT_DONE = (95, 185, 185)
 OUTPUT_LIGHT = (200, 235, 235)  # the smallest value, when shaded by value
 OUTPUT_DARK = (20, 105, 105)  # the largest
 CURRENT = (235, 120, 30)
+BEYOND_FILL = (238, 238, 238)  # past the padded input (a ceil-mode window hangs over it)
+BEYOND_TAP = (175, 185, 205)  # a tap there: part of the window, counted for nothing
 GRID_LINE = (90, 90, 90)
 DASH = (150, 150, 150)
 FRAME_MS = 700
 HOLD_MS = 2500  # the last frame stays up, so the result can be read
+MIN_FRAME_MS, MAX_FRAME_MS = 20, 60_000  # GIF players round below 20 ms to 100
 MARGIN = 16
+STRIP_COLUMNS = 4
+STRIP_FRAMES = 16  # a still strip shows at most this many frames unless told otherwise
 
 
 @dataclass
@@ -59,6 +64,33 @@ class Animation:
     def save(self, path) -> None:
         canvas.save_animation(self.frames, self.durations_ms, path)
 
+    def strip_frames(self, count: int | None = None) -> list[int]:
+        """The frames a still strip shows: all of them, or `count` (STRIP_FRAMES by default
+        when there are more) evenly spaced, the first and the last always among them."""
+        total = len(self.frames)
+        count = min(total, STRIP_FRAMES if count is None else count)
+        if count < 1:
+            raise ValueError(f"--frames must be at least 1, got {count}")
+        if count == 1:
+            return [total - 1]
+        return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+    def strip(self, count: int | None = None) -> Image.Image:
+        """Chosen frames side by side, STRIP_COLUMNS to a row, each numbered (for slides)."""
+        picks = self.strip_frames(count)
+        width, height = self.frames[0].size
+        columns = min(STRIP_COLUMNS, len(picks))
+        rows = -(-len(picks) // columns)
+        label = 22
+        image, draw = canvas.new_image(columns * width, rows * (height + label))
+        for index, pick in enumerate(picks):
+            row, column = divmod(index, columns)
+            left, top = column * width, row * (height + label)
+            canvas.centred_text(draw, left + width / 2, top + label / 2,
+                                f"step {pick + 1} of {len(self.frames)}", 12)
+            image.paste(self.frames[pick], (left, top + label))
+        return image
+
 
 def shade(value: float, low: float, high: float) -> tuple[int, int, int]:
     """An output cell's fill for `value`: OUTPUT_LIGHT at `low`, OUTPUT_DARK at `high`."""
@@ -85,7 +117,10 @@ def _cell_size(plan: Plan) -> int:
     return int(np.clip(440 // largest, 18, 44))
 
 
-def animate(plan: Plan) -> Animation:
+def animate(plan: Plan, frame_ms: int = FRAME_MS) -> Animation:
+    if not MIN_FRAME_MS <= frame_ms <= MAX_FRAME_MS:
+        raise ValueError(f"--frame-ms must be from {MIN_FRAME_MS} to {MAX_FRAME_MS}, got "
+                         f"{frame_ms}")
     cell = _cell_size(plan)
     rows, cols = plan.grid_shape
     out_h, out_w = plan.out_shape
@@ -99,6 +134,7 @@ def animate(plan: Plan) -> Animation:
     expressions = [w.expression for w in plan.windows]
     widest_text = max([canvas.text_size(text, size, bold)[0] for text, size, bold in title_lines]
                       + [canvas.text_size(e, 13)[0] for e in expressions]
+                      + [canvas.text_size(note, 12)[0] for note in plan.notes]
                       + [canvas.text_size(plan.input_label, 12)[0] + out_w * cell + gap])
     width = max(grids_w, widest_text) + 2 * MARGIN
     height = header + grids_h + 26 + footer_lines * 20 + MARGIN
@@ -133,7 +169,10 @@ def animate(plan: Plan) -> Animation:
                 box = layout.input_box(row, col)
                 tap = taps.get((row, col))
                 kind = plan.kinds[row, col]
-                fill = TAP_FILL if tap else INPUT_FILL if kind == INPUT else EMPTY_FILL
+                if kind == BEYOND:
+                    fill = BEYOND_TAP if tap else BEYOND_FILL
+                else:
+                    fill = TAP_FILL if tap else INPUT_FILL if kind == INPUT else EMPTY_FILL
                 draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=fill)
                 if kind == INPUT:
                     draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], outline=GRID_LINE)
@@ -165,6 +204,6 @@ def animate(plan: Plan) -> Animation:
         if window.expression:
             canvas.centred_text(draw, width / 2, label_y + 26, window.expression, 13)
         frames.append(frame)
-        durations.append(FRAME_MS)
-    durations[-1] = HOLD_MS
+        durations.append(frame_ms)
+    durations[-1] = max(frame_ms, HOLD_MS)
     return Animation(plan, frames, durations, layout)

@@ -19,6 +19,7 @@ from cnnlab.arithmetic import sizes
 from cnnlab.scratch.nn import functional as F
 
 INPUT, PADDING, INSERTED = "input", "padding", "inserted"
+BEYOND = "beyond"  # past the padded input: where a ceil-mode window hangs over, never counted
 POOL_MODES = ("max", "avg", "sum")
 TIMES = "\u00d7"  # the multiplication sign
 MAX_POSITIONS = 400  # one frame per output position: beyond this an animation stops teaching
@@ -250,8 +251,10 @@ def _engine_conv(values, weights, stride, padding, dilation, transposed, output_
 
 
 def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, padding: int = 0,
-              mode: str = "max") -> Plan:
-    """Pooling over given values, each window's result from the scratch engine."""
+              mode: str = "max", ceil_mode: bool = False) -> Plan:
+    """Pooling over given values, each window's result from the scratch engine. In ceil mode
+    the last window may hang past the padded input: those cells are drawn and not counted
+    (max ignores them, average divides by the cells inside the padded input, as torch)."""
     if mode not in POOL_MODES:
         raise ValueError(f"--mode: expected one of {', '.join(POOL_MODES)}, got {mode!r}")
     values = np.asarray(values, dtype=np.float64)
@@ -259,30 +262,43 @@ def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, paddin
     what = f"{mode} pooling"
 
     def compute(size, layer):
-        return (sizes.pool_formula(size, kernel, stride, padding, 1, False),
-                sizes.pool_output_size(size, kernel, stride, padding, layer=layer))
+        return (sizes.pool_formula(size, kernel, stride, padding, 1, ceil_mode),
+                sizes.pool_output_size(size, kernel, stride, padding, ceil_mode=ceil_mode,
+                                       layer=layer))
 
     (out_h, out_w), formulas = _output_sizes(what, values.shape, compute)
     _check_positions(out_h, out_w)
     kinds, source = _padded_grid(values.shape, kernel, stride, padding, 1, 0)
+    overhang = [max(0, (out - 1) * stride + kernel - grid)
+                for out, grid in zip((out_h, out_w), kinds.shape, strict=True)]
+    if any(overhang):
+        kinds = np.pad(kinds, ((0, overhang[0]), (0, overhang[1])), constant_values=BEYOND)
+        source = np.pad(source, ((0, overhang[0]), (0, overhang[1]), (0, 0)))
     shown = np.full(kinds.shape, np.nan)
     inside = kinds == INPUT
     shown[inside] = values[source[inside][:, 0], source[inside][:, 1]]
     h, w = values.shape
     plan = Plan(f"{kernel}x{kernel} {what} of a {h}x{w} input: stride {stride}"
-                + (f", padding {padding}" if padding else ""), formulas, kinds, shown,
-                (out_h, out_w), output=_engine_pool(values, kernel, stride, padding, mode))
+                + (f", padding {padding}" if padding else "")
+                + (", ceil mode" if ceil_mode else ""), formulas, kinds, shown,
+                (out_h, out_w),
+                output=_engine_pool(values, kernel, stride, padding, mode, ceil_mode))
     plan.input_label = f"input {h}x{w}" + (f", padding {padding}" if padding else "")
     if padding:
         plan.notes.append("max pooling never picks the padding; average pooling counts it as 0"
                           if mode != "sum" else "the padding adds 0")
+    if any(overhang):
+        plan.notes.append("ceil mode: the last window hangs past the padded input; those "
+                          "cells count for nothing" + (" (the average divides by the cells "
+                                                       "inside)" if mode == "avg" else ""))
     for out_row in range(out_h):
         for out_col in range(out_w):
             taps = [Tap(out_row * stride + a, out_col * stride + b, None)
                     for a in range(kernel) for b in range(kernel)]
             value = float(plan.output[out_row, out_col])
+            counted = [t for t in taps if plan.kinds[t.row, t.col] != BEYOND]
             plan.windows.append(Window(out_row, out_col, taps, value,
-                                       _pool_expression(plan.values, taps, mode, value)))
+                                       _pool_expression(plan.values, counted, mode, value)))
     return plan
 
 
@@ -297,7 +313,8 @@ def _pool_expression(shown, taps, mode, value) -> str:
     return f"({terms}) / {len(taps)} = {number(value)}"
 
 
-def _engine_pool(values, kernel, stride, padding, mode):
+def _engine_pool(values, kernel, stride, padding, mode, ceil_mode=False):
     x = scratch.tensor(values[None, None])
     pool = {"max": F.max_pool2d, "avg": F.avg_pool2d, "sum": F.sum_pool2d}[mode]
-    return np.asarray(pool(x, kernel, stride, padding).numpy(), dtype=np.float64)[0, 0]
+    return np.asarray(pool(x, kernel, stride, padding, ceil_mode=ceil_mode).numpy(),
+                      dtype=np.float64)[0, 0]

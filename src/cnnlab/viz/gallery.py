@@ -1,6 +1,8 @@
 """`cnnlab viz gallery`: the course's whole set of arithmetic figures, regenerated: the
-convolution cases of Dumoulin & Visin's guide, its worked 5x5 example with kernel and values,
-the 3x3 max-pooling example, and ReLU on a feature map, with an index page."""
+convolution cases of Dumoulin & Visin's guide (padding none, same, full and arbitrary, strides,
+dilation, transposed), its worked 5x5 example with kernel and values, the course's own two
+worked examples (the binary-image convolution and the 3x3 max pooling, as animations and as
+still strips), and ReLU on a feature map, with an index page."""
 
 from __future__ import annotations
 
@@ -20,9 +22,14 @@ from cnnlab.viz.features import feature_figure
 from cnnlab.viz.layers import Stage
 
 # Dumoulin & Visin (2016), Figure 1.1: this input and kernel give [[12,12,17],[10,17,19],
-# [9,6,14]]; the same input under 3x3 max pooling at stride 1 gives [[3,3,3],[3,3,3],[3,2,3]].
+# [9,6,14]]; the same input under 3x3 max pooling at stride 1 gives [[3,3,3],[3,3,3],[3,2,3]]
+# (the course's pooling example).
 WORKED_INPUT = "3,3,2,1,0/0,0,1,3,1/3,1,2,2,3/2,0,0,2,2/2,0,0,0,1"
 WORKED_KERNEL = "0,1,2/2,2,0/0,1,2"
+# The course's convolution example (as in the UFLDL tutorial): a 5x5 binary image and the
+# 1,0,1 / 0,1,0 / 1,0,1 kernel give [[4,3,4],[2,4,3],[2,3,4]].
+COURSE_INPUT = "1,1,1,0,0/0,1,1,1,0/0,0,1,1,1/0,0,1,1,0/0,1,1,0,0"
+COURSE_KERNEL = "1,0,1/0,1,0/1,0,1"
 EDGE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # Sobel, x
 
 ANIMATIONS = (
@@ -30,6 +37,16 @@ ANIMATIONS = (
      lambda: conv_plan((4, 4), 3)),
     ("arbitrary_padding.gif", "Arbitrary padding, unit strides: i=5, k=4, s=1, p=2",
      lambda: conv_plan((5, 5), 4, padding=2)),
+    ("same_padding_no_strides.gif", "Half (same) padding, unit strides: i=5, k=3, s=1, p=1 "
+                                    "keeps the size",
+     lambda: conv_plan((5, 5), 3, padding=1)),
+    ("full_padding_no_strides.gif", "Full padding, unit strides: i=5, k=3, s=1, p=2 grows it "
+                                    "by k-1",
+     lambda: conv_plan((5, 5), 3, padding=2)),
+    ("no_padding_strides.gif", "No padding, strides: i=5, k=3, s=2, p=0",
+     lambda: conv_plan((5, 5), 3, stride=2)),
+    ("padding_strides.gif", "Padding, strides: i=5, k=3, s=2, p=1",
+     lambda: conv_plan((5, 5), 3, stride=2, padding=1)),
     ("transposed_stride2.gif", "Transposed convolution: i=5, k=3, s=2, p=0",
      lambda: conv_plan((5, 5), 3, stride=2, transposed=True)),
     ("transposed_stride2_padding1.gif", "Transposed convolution: i=5, k=3, s=2, p=1",
@@ -39,9 +56,16 @@ ANIMATIONS = (
     ("convolution_worked_example.gif", "The worked example: a 5x5 input, a 3x3 kernel",
      lambda: conv_plan((5, 5), 3, values=parse_values(WORKED_INPUT),
                        weights=parse_values(WORKED_KERNEL, "kernel"))),
-    ("max_pool_worked_example.gif", "3x3 max pooling at stride 1 over the same input",
+    ("max_pool_worked_example.gif", "The course's pooling example: 3x3 max pooling at "
+                                    "stride 1 over the same input",
      lambda: pool_plan(parse_values(WORKED_INPUT), 3, 1, mode="max")),
+    ("convolution_course_example.gif", "The course's convolution example: a 5x5 binary image "
+                                       "and the 1,0,1 / 0,1,0 / 1,0,1 kernel",
+     lambda: conv_plan((5, 5), 3, values=parse_values(COURSE_INPUT),
+                       weights=parse_values(COURSE_KERNEL, "kernel"))),
 )
+# Written as still strips too, for slides
+STRIPS = ("max_pool_worked_example.gif", "convolution_course_example.gif")
 
 
 def _feature_map_image(data_dir: str | None) -> tuple[np.ndarray, str]:
@@ -76,9 +100,14 @@ def write_gallery(folder: str | Path, data_dir: str | None = None) -> list[Path]
     folder = Path(folder)
     written, entries = [], []
     for name, caption, plan in ANIMATIONS:
-        animate(plan()).save(folder / name)
+        animation = animate(plan())
+        animation.save(folder / name)
         written.append(folder / name)
         entries.append((name, caption))
+        if name in STRIPS:
+            still = folder / name.replace(".gif", "_steps.png")
+            written.append(canvas.save_png(animation.strip(), still))
+            entries.append((still.name, f"{caption}, every step (for slides)"))
     figure = relu_figure(data_dir)
     written.append(canvas.save_png(figure.image, folder / "relu_feature_map.png"))
     entries.append(("relu_feature_map.png", "ReLU on a feature map: its input and output "

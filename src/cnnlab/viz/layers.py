@@ -98,25 +98,27 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
 
 
 @dataclass
-class FirstConv:
+class ConvLayer:
+    number: int  # 1 for the first convolution the forward pass applies (CONV1), and so on
     module: str
     weight: np.ndarray  # (out_channels, in_channels / groups, kh, kw)
     stride: tuple[int, int]
     padding: tuple[int, int] | str
 
+    @property
+    def label(self) -> str:
+        return f"CONV{self.number} ({self.module})"
 
-def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
-    """The first Conv2d the forward pass applies, found by running one blank input."""
+
+def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
+    """Every Conv2d in the order the forward pass first applies it (not the order the model
+    declares them), found by running one blank input."""
     engine = engine_of(model)
-    found: list[tuple[str, object]] = []
-
-    class _Found(Exception):
-        pass
+    found: dict[int, tuple[str, object]] = {}
 
     def hook_for(name):
         def hook(module, _inputs):
-            found.append((name, module))
-            raise _Found
+            found.setdefault(id(module), (name, module))
         return hook
 
     handles = [module.register_forward_pre_hook(hook_for(name))
@@ -129,8 +131,6 @@ def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
     try:
         with engine.no_grad():
             model(engine.tensor(np.zeros((1, *input_shape), np.float32), _CPU))
-    except _Found:
-        pass
     finally:
         model.train(was_training)
         for handle in handles:
@@ -138,7 +138,28 @@ def first_conv(model, input_shape: tuple[int, ...]) -> FirstConv:
     if not found:
         raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
                          "convolution layers")
-    name, module = found[0]
-    return FirstConv(name, engine.numpy(module.weight).copy(),
-                     tuple(module.stride), module.padding if isinstance(module.padding, str)
-                     else tuple(module.padding))
+    return [ConvLayer(number, name, engine.numpy(module.weight).copy(), tuple(module.stride),
+                      module.padding if isinstance(module.padding, str)
+                      else tuple(module.padding))
+            for number, (name, module) in enumerate(found.values(), 1)]
+
+
+def first_conv(model, input_shape: tuple[int, ...]) -> ConvLayer:
+    """The first Conv2d the forward pass applies."""
+    return conv_layers(model, input_shape)[0]
+
+
+def choose_conv(layers: list[ConvLayer], layer: str | None) -> ConvLayer:
+    """The layer `--layer` names: its number in the forward order (3 or CONV3) or, when it is
+    not a number, its module's name (features.6); the first when None."""
+    if layer is None:
+        return layers[0]
+    text = layer.strip()
+    number = text[4:] if text.upper().startswith("CONV") else text
+    for conv in layers:  # a number is always the forward order (modules may be named "3")
+        if (int(number) == conv.number) if number.isdigit() else (text == conv.module):
+            return conv
+    listed = ", ".join(conv.label for conv in layers[:12]) + (", ..." if len(layers) > 12
+                                                               else "")
+    raise ValueError(f"--layer {layer!r}: this model's convolutions are {listed}; give a "
+                     f"number from 1 to {len(layers)} or a module name")

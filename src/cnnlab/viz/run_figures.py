@@ -14,7 +14,7 @@ from cnnlab.evaluate.predictors import ModelPredictor, predict_all
 from cnnlab.evaluate.targets import Target, load_target
 from cnnlab.viz.features import FeatureFigure, feature_figure
 from cnnlab.viz.kernels import KernelGrid, kernel_grid
-from cnnlab.viz.layers import first_conv, trace_stages
+from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
 
 
 def refuse_onnx(path: str | Path | None) -> None:
@@ -37,10 +37,11 @@ def trained_model(target: Target | str, model=None):
     return target, model if model is not None else target.build()
 
 
-def run_kernels(target: Target | str, model=None) -> KernelGrid:
+def run_kernels(target: Target | str, model=None, layer: str | None = None) -> KernelGrid:
+    """The kernels of the first convolution, or of the one `layer` names (see choose_conv)."""
     target, model = trained_model(target, model)
-    conv = first_conv(model, target.spec.shape)
-    return kernel_grid(conv.weight, f"CONV1 ({conv.module}) of {target.name}")
+    conv = choose_conv(conv_layers(model, target.spec.shape), layer)
+    return kernel_grid(conv.weight, f"{conv.label} of {target.name}")
 
 
 def test_image(target: Target, index: int, data_dir: str | None = None):
