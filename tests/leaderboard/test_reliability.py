@@ -3,6 +3,7 @@ is said with its reason. Each test broke the leaderboard before its fix."""
 
 import contextlib
 import datetime
+import json
 import os
 import signal
 import sqlite3
@@ -27,6 +28,7 @@ from cnnlab.leaderboard.database import connect, open_database, reading, writing
 from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.worker import (
     Claim,
+    beat,
     claim,
     evaluate_in_child,
     finish,
@@ -388,8 +390,6 @@ def test_a_failed_evaluation_keeps_the_reason(model, reason):
 
 
 def _health(url: str) -> tuple[int, dict]:
-    import json
-
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=10) as answer:
             return answer.status, json.loads(answer.read())
@@ -454,8 +454,6 @@ def test_healthz_reports_the_queue_and_the_workers(board):
         session.execute(update(Submission).where(Submission.id == first).values(
             created_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)))
     _submit(board, HONEST)
-    from cnnlab.leaderboard.worker import beat
-
     beat(engine, "host:1", first)
     body = http.get("/healthz").json()
     assert body["status"] == "ok" and body["problems"] == []
