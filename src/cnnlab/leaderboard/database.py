@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from cnnlab.errors import first_line
+
 DEFAULT_URL = "sqlite:///leaderboard.db"  # in the working folder
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "cnnlab_write"
@@ -133,7 +135,7 @@ def open_database(url: str = DEFAULT_URL, busy_timeout_ms: int = BUSY_TIMEOUT_MS
         migrate(engine)
     except DBAPIError as error:  # a read-only server or file, a full disk
         shown = engine.url.render_as_string(hide_password=True)
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        reason = first_line(error.orig or error)
         raise ValueError(f"--db: cannot prepare the leaderboard's tables in {shown}: "
                          f"{reason}") from None
     return engine
@@ -149,7 +151,7 @@ def _check_ours(engine: Engine) -> None:
     try:
         tables = set(inspect(engine).get_table_names())
     except DBAPIError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        reason = first_line(error.orig or error)
         raise ValueError(f"--db: cannot open {shown}: {reason}") from None
     if tables and "alembic_version" not in tables:
         raise ValueError(f"--db: {shown} holds another application's tables "
