@@ -53,12 +53,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[lab]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[test,leaderboard]"
+	$(BIN)/pip install --quiet -e ".[test,leaderboard,lab]"
 	touch $@ $(VENV)/.installed
 
 # Fashion-MNIST, the real data of the demo and of the training tests, from Debian's package.

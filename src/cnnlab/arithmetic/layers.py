@@ -17,6 +17,7 @@ from cnnlab.arithmetic.sizes import (
     conv_transpose_output_size,
     coverage_warnings,
     pool_output_size,
+    same_padding_sides,
 )
 
 Pair = tuple[int, int]
@@ -68,7 +69,7 @@ def _spatial(shape: tuple[int, ...], name: str, what: str) -> tuple[int, int, in
 def same_padding(kernel: Pair, dilation: Pair) -> Pair:
     """padding='same' at stride 1: torch pads d(k-1) in total, the odd pixel on the far side;
     the near side, which is what moves the receptive field, is the floor half."""
-    return tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation, strict=True))
+    return tuple(same_padding_sides(k, d)[0] for k, d in zip(kernel, dilation, strict=True))
 
 
 def conv(name: str, input_shape, out_channels: int, kernel, stride=1, padding=0, dilation=1,

@@ -29,6 +29,13 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
+def same_padding_sides(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """padding='same' at stride 1 along one axis: torch pads d(k-1) in total, the odd cell on
+    the far side (bottom or right): (before, after)."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
 def conv_formula(size: int, kernel: int, stride: int, padding: int, dilation: int) -> str:
     """`floor((i + 2p - d(k-1) - 1)/s) + 1` with the numbers plugged in."""
     return (f"floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1)/{stride}) + 1")

@@ -10,6 +10,7 @@ import sys
 
 from cnnlab.cli.evaluate import add_evaluate
 from cnnlab.cli.exercise import add_exercise
+from cnnlab.cli.lab import add_lab
 from cnnlab.cli.leaderboard import add_leaderboard
 from cnnlab.cli.runs import add_runs
 from cnnlab.cli.shapes import add_shapes
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(commands)
     add_runs(commands)
     add_viz(commands)
+    add_lab(commands)
     add_leaderboard(commands)
     add_exercise(commands)
     return parser

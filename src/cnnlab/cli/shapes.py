@@ -10,7 +10,7 @@ from cnnlab.cli.options import DATASETS
 from cnnlab.models.engines import NAMES as ENGINE_NAMES
 
 _CONV_ONLY = ("kernel", "stride", "padding", "dilation", "transposed", "output_padding", "pool",
-              "ceil_mode")
+              "ceil_mode", "in_channels", "out_channels", "groups", "no_bias")
 
 
 def _shapes(args: argparse.Namespace) -> int:
@@ -37,16 +37,20 @@ def _shapes_conv(args: argparse.Namespace) -> int:
     if args.input is None or args.kernel is None:
         raise ValueError("shapes conv needs --input HxW and --kernel K "
                          "(e.g. --input 5x5 --kernel 3 --stride 2 --padding 1)")
-    settings = (parse_size(args.input), args.kernel,
-                1 if args.stride is None else args.stride,
+    settings = (parse_size(args.input), args.kernel, args.stride,
                 0 if args.padding is None else args.padding,
                 1 if args.dilation is None else args.dilation,
                 args.transposed, 0 if args.output_padding is None else args.output_padding,
                 args.pool, args.ceil_mode)
+    channels = {}
+    if args.in_channels is not None or args.out_channels is not None or args.groups is not None \
+            or args.no_bias:
+        channels = {"in_channels": args.in_channels or 1, "out_channels": args.out_channels,
+                    "groups": args.groups or 1, "bias": not args.no_bias}
     if args.json:
-        print(json.dumps(explanation(*settings), indent=2))
+        print(json.dumps(explanation(*settings, **channels), indent=2))
     else:
-        print(explain(*settings), end="")
+        print(explain(*settings, **channels), end="")
     return 0
 
 
@@ -86,12 +90,19 @@ def add_shapes(commands) -> None:
     shapes.add_argument("--all", action="store_true",
                         help="also list activations, dropout and reshapes")
     layer = shapes.add_argument_group("one layer (`cnnlab shapes conv`)")
-    layer.add_argument("--kernel", type=int)
-    layer.add_argument("--stride", type=int)
-    layer.add_argument("--padding", type=int)
-    layer.add_argument("--dilation", type=int)
+    pair = "K, or HxW for each axis (3x5)"
+    layer.add_argument("--kernel", help=pair)
+    layer.add_argument("--stride", help=f"{pair} (default 1; pooling: the kernel, as torch)")
+    layer.add_argument("--padding", help=f"{pair}, or same")
+    layer.add_argument("--dilation", help=pair)
     layer.add_argument("--transposed", action="store_true", help="a transposed convolution")
-    layer.add_argument("--output-padding", type=int, help="with --transposed")
+    layer.add_argument("--output-padding", help="with --transposed")
+    layer.add_argument("--in-channels", type=int,
+                       help="with --out-channels and --groups: also count parameters and "
+                            "multiply-adds")
+    layer.add_argument("--out-channels", type=int)
+    layer.add_argument("--groups", type=int)
+    layer.add_argument("--no-bias", action="store_true", help="a convolution without bias")
     layer.add_argument("--pool", choices=["max", "avg", "sum"], help="a pooling layer")
     layer.add_argument("--ceil-mode", action="store_true", help="with --pool")
     shapes.set_defaults(handler=_shapes)

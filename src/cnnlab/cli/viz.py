@@ -52,7 +52,7 @@ def _animate(args) -> int:
     if args.frames is not None and not still:
         raise ValueError("--frames applies to a still strip (-o FILE.png)")
     if args.what == "pool":
-        given = [flag for flag, value in (("--input", args.input), ("--dilation", args.dilation),
+        given = [flag for flag, value in (("--input", args.input),
                                           ("--transposed", args.transposed),
                                           ("--output-padding", args.output_padding),
                                           ("--kernel-values", args.kernel_values))
@@ -60,12 +60,13 @@ def _animate(args) -> int:
         if given:
             raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
                              "`viz animate conv` (pooling takes --values, --kernel, --stride, "
-                             "--padding, --mode)")
+                             "--padding, --dilation, --mode)")
         if args.values is None or args.kernel is None:
             raise ValueError("viz animate pool needs --values (rows split by '/', e.g. "
                              "3,3,2/0,0,1/3,1,2) and --kernel K")
         plan = pool_plan(parse_values(args.values), args.kernel, args.stride,
-                         args.padding or 0, args.mode or "max", args.ceil_mode)
+                         args.padding or 0, args.mode or "max", args.ceil_mode,
+                         args.dilation or 1)
     else:
         if args.mode is not None or args.ceil_mode:
             raise ValueError(f"{'--mode' if args.mode is not None else '--ceil-mode'} applies "
@@ -76,7 +77,7 @@ def _animate(args) -> int:
         size = parse_size(args.input) if args.input is not None else \
             (tuple(values.shape) if values is not None else None)
         kernel = args.kernel if args.kernel is not None else \
-            (_square(weights) if weights is not None else None)
+            (weights.shape if weights is not None else None)
         if size is None or kernel is None:
             raise ValueError("viz animate conv needs --input N (or --values) and --kernel K "
                              "(or --kernel-values), e.g. --input 5 --kernel 3 --stride 2 "
@@ -96,12 +97,6 @@ def _animate(args) -> int:
           f"output position ({out_h}x{out_w}); {plan.formulas[0]}")
     return 0
 
-
-def _square(weights) -> int:
-    if weights.shape[0] != weights.shape[1]:
-        raise ValueError(f"--kernel-values must be square, got {weights.shape[0]}x"
-                         f"{weights.shape[1]}")
-    return weights.shape[0]
 
 
 def _gallery(args) -> int:
@@ -215,12 +210,13 @@ def add_viz(commands) -> None:
                     "formula in the title. Writes .gif (or .mp4 when ffmpeg is installed).")
     animate.add_argument("what", choices=["conv", "pool"])
     animate.add_argument("--input", help="input size N or HxW (conv)")
-    animate.add_argument("--kernel", type=int)
-    animate.add_argument("--stride", type=int, help="default 1 (conv), the kernel (pool)")
-    animate.add_argument("--padding", type=int)
-    animate.add_argument("--dilation", type=int, help="conv only")
+    pair = "K, or HxW for each axis (3x5)"
+    animate.add_argument("--kernel", help=pair)
+    animate.add_argument("--stride", help=f"{pair}; default 1 (conv), the kernel (pool)")
+    animate.add_argument("--padding", help=f"{pair}, or same (conv)")
+    animate.add_argument("--dilation", help=f"{pair} (conv and max pooling)")
     animate.add_argument("--transposed", action="store_true", help="a transposed convolution")
-    animate.add_argument("--output-padding", type=int, help="with --transposed")
+    animate.add_argument("--output-padding", help="with --transposed")
     animate.add_argument("--values", help="the input's numbers, rows split by '/': "
                                           "3,3,2/0,0,1/3,1,2 (required for pool)")
     animate.add_argument("--kernel-values", help="the kernel's numbers, same format (conv)")

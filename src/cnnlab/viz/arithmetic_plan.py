@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnlab import scratch
 from cnnlab.arithmetic import sizes
+from cnnlab.arithmetic.explain import explanation, parse_padding, parse_pair
 from cnnlab.scratch.nn import functional as F
 
 INPUT, PADDING, INSERTED = "input", "padding", "inserted"
@@ -99,15 +100,14 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _output_sizes(what, sizes_hw, compute) -> tuple[list[int], list[str]]:
-    outputs, formulas = [], []
-    square = sizes_hw[0] == sizes_hw[1]
-    for axis, size in zip("HW", sizes_hw, strict=True):
-        # labelled as `cnnlab shapes conv` labels it, so both commands give the same error
-        formula, out = compute(size, f"this {what} ({axis})")
-        outputs.append(out)
-        formulas.append(("o" if square else f"o_{axis}") + f" = {formula} = {out}")
-    return outputs, formulas[:1] if square else formulas
+def _output_sizes(facts: dict) -> tuple[list[int], list[str]]:
+    """The output size and its formula per axis, from the explanation `cnnlab shapes conv`
+    prints (so both commands compute, and refuse, alike)."""
+    axes = facts["axes"]
+    if len(axes) == 1:
+        return list(facts["output"]), [f"o = {axes['H']['with_numbers']} = {facts['output'][0]}"]
+    return list(facts["output"]), [f"o_{axis} = {axes[axis]['with_numbers']} = "
+                                   f"{axes[axis]['output']}" for axis in "HW"]
 
 
 def _check_positions(out_h: int, out_w: int) -> None:
@@ -117,10 +117,20 @@ def _check_positions(out_h: int, out_w: int) -> None:
                          f"{MAX_POSITIONS} positions): use a smaller --input")
 
 
-def conv_plan(input_hw: tuple[int, int], kernel: int, stride: int = 1, padding: int = 0,
-              dilation: int = 1, transposed: bool = False, output_padding: int = 0,
-              values: np.ndarray | None = None, weights: np.ndarray | None = None) -> Plan:
-    """A convolution (or transposed convolution) of one channel, as it will be animated."""
+def _xy(values: tuple[int, int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+def conv_plan(input_hw: tuple[int, int], kernel, stride=1, padding=0, dilation=1,
+              transposed: bool = False, output_padding=0, values: np.ndarray | None = None,
+              weights: np.ndarray | None = None) -> Plan:
+    """A convolution (or transposed convolution) of one channel, as it will be animated.
+    kernel, stride, padding, dilation and output_padding are an int or a pair (H, W);
+    padding may be 'same'."""
+    kernel, stride = parse_pair(kernel, "--kernel"), parse_pair(stride, "--stride")
+    dilation = parse_pair(dilation, "--dilation")
+    output_padding = parse_pair(output_padding, "--output-padding")
+    padding = parse_padding(padding)
     if values is not None:
         values = np.asarray(values, dtype=np.float64)
         if tuple(values.shape) != tuple(input_hw):
@@ -128,35 +138,31 @@ def conv_plan(input_hw: tuple[int, int], kernel: int, stride: int = 1, padding: 
                              f"says {input_hw[0]}x{input_hw[1]}")
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != (kernel, kernel):
+        if weights.shape != kernel:
             raise ValueError(f"--kernel-values is {weights.shape[0]}x{weights.shape[1]} but "
-                             f"--kernel says {kernel}x{kernel}")
+                             f"--kernel says {kernel[0]}x{kernel[1]}")
         if values is None:
             raise ValueError("--kernel-values needs --values: the input they multiply")
-    if output_padding and not transposed:
-        raise ValueError("--output-padding applies to transposed convolutions only "
-                         "(add --transposed)")
-    what = "transposed convolution" if transposed else "convolution"
-
-    def compute(size, layer):
-        if transposed:
-            return (sizes.conv_transpose_formula(size, kernel, stride, padding, output_padding,
-                                                 dilation),
-                    sizes.conv_transpose_output_size(size, kernel, stride, padding,
-                                                     output_padding, dilation, layer=layer))
-        return (sizes.conv_formula(size, kernel, stride, padding, dilation),
-                sizes.conv_output_size(size, kernel, stride, padding, dilation, layer=layer))
-
-    (out_h, out_w), formulas = _output_sizes(what, input_hw, compute)
+    facts = explanation(input_hw, kernel, stride, padding, dilation, transposed,
+                        output_padding)
+    what = facts["layer"]
+    (out_h, out_w), formulas = _output_sizes(facts)
     _check_positions(out_h, out_w)
-    settings = f"kernel {kernel}, stride {stride}, padding {padding}"
-    if dilation != 1:
-        settings += f", dilation {dilation}"
-    if transposed and output_padding:
-        settings += f", output padding {output_padding}"
+    same = padding == "same"
+    settings = (f"kernel {_xy(kernel)}, stride {_xy(stride)}, padding "
+                f"{'same' if same else _xy(padding)}")
+    if dilation != (1, 1):
+        settings += f", dilation {_xy(dilation)}"
+    if transposed and output_padding != (0, 0):
+        settings += f", output padding {_xy(output_padding)}"
     h, w = input_hw
-    plan_kinds, source = (_transposed_grid if transposed else _padded_grid)(
-        input_hw, kernel, stride, padding, dilation, output_padding)
+    if transposed:
+        plan_kinds, source = _transposed_grid(input_hw, kernel, stride, padding, dilation,
+                                              output_padding)
+    else:
+        sides = ([sizes.same_padding_sides(k, d) for k, d in zip(kernel, dilation, strict=True)]
+                 if same else [(p, p) for p in padding])
+        plan_kinds, source = _padded_grid(input_hw, sides)
     plan = Plan(f"{what} of a {h}x{w} input: {settings}", formulas, plan_kinds, None,
                 (out_h, out_w))
     if values is not None:
@@ -164,27 +170,32 @@ def conv_plan(input_hw: tuple[int, int], kernel: int, stride: int = 1, padding: 
         inside = plan_kinds == INPUT
         plan.values[inside] = values[source[inside][:, 0], source[inside][:, 1]]
         plan.output = _engine_conv(values, weights, stride, padding, dilation, transposed,
-                                   output_padding, kernel)
-    step, taps_weight = (1, _flipped(weights)) if transposed else (stride, weights)
+                                   output_padding)
+    step, taps_weight = ((1, 1), _flipped(weights)) if transposed else (stride, weights)
     if transposed:
-        near = dilation * (kernel - 1) - padding
-        border = f"padded by {near}" if near >= 0 else f"cropped by {-near}"
-        plan.input_label = (f"input {h}x{w} with {stride - 1} zero{'s' * (stride != 2)} "
-                            f"inserted between cells, {border}" if stride > 1
-                            else f"input {h}x{w}, {border}")
+        near = [d * (k - 1) - p for k, d, p in zip(kernel, dilation, padding, strict=True)]
+        border = (f"padded by {near[0]}" if near[0] >= 0 else f"cropped by {-near[0]}") \
+            if near[0] == near[1] else f"padded by {near[0]}x{near[1]}"
+        inserted = [s - 1 for s in stride]
+        plan.input_label = (f"input {h}x{w} with {_xy(tuple(inserted))} "
+                            f"zero{'s' * (inserted != [1, 1])} inserted between cells, {border}"
+                            if max(stride) > 1 else f"input {h}x{w}, {border}")
         plan.notes.append("a transposed convolution equals this direct convolution at stride 1"
                           + (", kernel flipped" if weights is not None else ""))
-        if near < 0:
-            plan.notes.append(f"its padding ({padding}) exceeds d(k-1) = {padding + near}: the "
-                              f"outer {-near} cell{'s' * (near != -1)} of the stretched input "
+        cropped = max(0, -min(near))
+        if cropped:
+            plan.notes.append(f"its padding ({_xy(padding)}) exceeds d(k-1): the outer "
+                              f"{cropped} cell{'s' * (cropped != 1)} of the stretched input "
                               "never reach the output")
     else:
-        plan.input_label = f"input {h}x{w}" + (f", padding {padding}" if padding else "")
+        plan.input_label = f"input {h}x{w}" + (
+            ", padding same" if same else f", padding {_xy(padding)}" if padding != (0, 0)
+            else "")
     for out_row in range(out_h):
         for out_col in range(out_w):
-            taps = [Tap(out_row * step + a * dilation, out_col * step + b * dilation,
+            taps = [Tap(out_row * step[0] + a * dilation[0], out_col * step[1] + b * dilation[1],
                         None if taps_weight is None else float(taps_weight[a, b]))
-                    for a in range(kernel) for b in range(kernel)]
+                    for a in range(kernel[0]) for b in range(kernel[1])]
             value = None if plan.output is None else float(plan.output[out_row, out_col])
             expression = ""
             if value is not None and weights is not None:
@@ -199,44 +210,41 @@ def _flipped(weights):
     return None if weights is None else weights[::-1, ::-1]
 
 
-def _padded_grid(input_hw, kernel, stride, padding, dilation, output_padding):
+def _padded_grid(input_hw, sides):
+    """The input inside its padding; `sides` is (before, after) along H, then W."""
     h, w = input_hw
-    kinds = np.full((h + 2 * padding, w + 2 * padding), PADDING, dtype=object)
-    kinds[padding:padding + h, padding:padding + w] = INPUT
+    (top, bottom), (left, right) = sides
+    kinds = np.full((h + top + bottom, w + left + right), PADDING, dtype=object)
+    kinds[top:top + h, left:left + w] = INPUT
     source = np.zeros((*kinds.shape, 2), dtype=np.int64)
     rows, cols = np.indices((h, w))
-    source[padding:padding + h, padding:padding + w] = np.stack([rows, cols], axis=-1)
+    source[top:top + h, left:left + w] = np.stack([rows, cols], axis=-1)
     return kinds, source
 
 
 def _transposed_grid(input_hw, kernel, stride, padding, dilation, output_padding):
     """The zero-inserted, padded grid of the equivalent direct convolution. A padding larger
     than d(k-1) crops the stretched input instead (the grid starts inside it)."""
-    near = dilation * (kernel - 1) - padding
-    far = near + output_padding
-    shape = []
-    for size in input_hw:
-        stretched = size + (size - 1) * (stride - 1)
-        shape.append(stretched + near + far)
+    near = [d * (k - 1) - p for k, d, p in zip(kernel, dilation, padding, strict=True)]
+    stretched = [size + (size - 1) * (s - 1) for size, s in zip(input_hw, stride, strict=True)]
+    shape = [length + 2 * n + op
+             for length, n, op in zip(stretched, near, output_padding, strict=True)]
     kinds = np.full(shape, PADDING, dtype=object)
     source = np.zeros((*shape, 2), dtype=np.int64)
     for row in range(shape[0]):
         for col in range(shape[1]):
-            r, c = row - near, col - near  # position in the stretched input
-            inside = (0 <= r < input_hw[0] + (input_hw[0] - 1) * (stride - 1)
-                      and 0 <= c < input_hw[1] + (input_hw[1] - 1) * (stride - 1))
-            if not inside:
+            r, c = row - near[0], col - near[1]  # position in the stretched input
+            if not (0 <= r < stretched[0] and 0 <= c < stretched[1]):
                 continue
-            if r % stride or c % stride:
+            if r % stride[0] or c % stride[1]:
                 kinds[row, col] = INSERTED
             else:
                 kinds[row, col] = INPUT
-                source[row, col] = (r // stride, c // stride)
+                source[row, col] = (r // stride[0], c // stride[1])
     return kinds, source
 
 
-def _engine_conv(values, weights, stride, padding, dilation, transposed, output_padding,
-                 kernel):
+def _engine_conv(values, weights, stride, padding, dilation, transposed, output_padding):
     """The output from cnnlab's scratch engine; without kernel values, there is none."""
     if weights is None:
         return None
@@ -250,27 +258,26 @@ def _engine_conv(values, weights, stride, padding, dilation, transposed, output_
     return np.asarray(y.numpy(), dtype=np.float64)[0, 0]
 
 
-def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, padding: int = 0,
-              mode: str = "max", ceil_mode: bool = False) -> Plan:
+def pool_plan(values: np.ndarray, kernel, stride=None, padding=0, mode: str = "max",
+              ceil_mode: bool = False, dilation=1) -> Plan:
     """Pooling over given values, each window's result from the scratch engine. In ceil mode
     the last window may hang past the padded input: those cells are drawn and not counted
-    (max ignores them, average divides by the cells inside the padded input, as torch)."""
+    (max ignores them, average divides by the cells inside the padded input, as torch).
+    kernel, stride, padding and dilation (max pooling only) are an int or a pair (H, W)."""
     if mode not in POOL_MODES:
         raise ValueError(f"--mode: expected one of {', '.join(POOL_MODES)}, got {mode!r}")
     values = np.asarray(values, dtype=np.float64)
-    stride = kernel if stride is None else stride
-    what = f"{mode} pooling"
-
-    def compute(size, layer):
-        return (sizes.pool_formula(size, kernel, stride, padding, 1, ceil_mode),
-                sizes.pool_output_size(size, kernel, stride, padding, ceil_mode=ceil_mode,
-                                       layer=layer))
-
-    (out_h, out_w), formulas = _output_sizes(what, values.shape, compute)
+    kernel = parse_pair(kernel, "--kernel")
+    stride = kernel if stride is None else parse_pair(stride, "--stride")
+    padding, dilation = parse_pair(padding, "--padding"), parse_pair(dilation, "--dilation")
+    facts = explanation(values.shape, kernel, stride, padding, dilation, pool=mode,
+                        ceil_mode=ceil_mode)
+    (out_h, out_w), formulas = _output_sizes(facts)
     _check_positions(out_h, out_w)
-    kinds, source = _padded_grid(values.shape, kernel, stride, padding, 1, 0)
-    overhang = [max(0, (out - 1) * stride + kernel - grid)
-                for out, grid in zip((out_h, out_w), kinds.shape, strict=True)]
+    kinds, source = _padded_grid(values.shape, [(p, p) for p in padding])
+    overhang = [max(0, (out - 1) * s + d * (k - 1) + 1 - grid)
+                for out, s, d, k, grid in zip((out_h, out_w), stride, dilation, kernel,
+                                              kinds.shape, strict=True)]
     if any(overhang):
         kinds = np.pad(kinds, ((0, overhang[0]), (0, overhang[1])), constant_values=BEYOND)
         source = np.pad(source, ((0, overhang[0]), (0, overhang[1]), (0, 0)))
@@ -278,13 +285,15 @@ def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, paddin
     inside = kinds == INPUT
     shown[inside] = values[source[inside][:, 0], source[inside][:, 1]]
     h, w = values.shape
-    plan = Plan(f"{kernel}x{kernel} {what} of a {h}x{w} input: stride {stride}"
-                + (f", padding {padding}" if padding else "")
+    plan = Plan(f"{kernel[0]}x{kernel[1]} {mode} pooling of a {h}x{w} input: stride "
+                f"{_xy(stride)}" + (f", padding {_xy(padding)}" if padding != (0, 0) else "")
+                + (f", dilation {_xy(dilation)}" if dilation != (1, 1) else "")
                 + (", ceil mode" if ceil_mode else ""), formulas, kinds, shown,
                 (out_h, out_w),
-                output=_engine_pool(values, kernel, stride, padding, mode, ceil_mode))
-    plan.input_label = f"input {h}x{w}" + (f", padding {padding}" if padding else "")
-    if padding:
+                output=_engine_pool(values, kernel, stride, padding, mode, ceil_mode, dilation))
+    plan.input_label = f"input {h}x{w}" + (f", padding {_xy(padding)}"
+                                           if padding != (0, 0) else "")
+    if padding != (0, 0):
         plan.notes.append("max pooling never picks the padding; average pooling counts it as 0"
                           if mode != "sum" else "the padding adds 0")
     if any(overhang):
@@ -293,8 +302,9 @@ def pool_plan(values: np.ndarray, kernel: int, stride: int | None = None, paddin
                                                        "inside)" if mode == "avg" else ""))
     for out_row in range(out_h):
         for out_col in range(out_w):
-            taps = [Tap(out_row * stride + a, out_col * stride + b, None)
-                    for a in range(kernel) for b in range(kernel)]
+            taps = [Tap(out_row * stride[0] + a * dilation[0],
+                        out_col * stride[1] + b * dilation[1], None)
+                    for a in range(kernel[0]) for b in range(kernel[1])]
             value = float(plan.output[out_row, out_col])
             counted = [t for t in taps if plan.kinds[t.row, t.col] != BEYOND]
             plan.windows.append(Window(out_row, out_col, taps, value,
@@ -313,8 +323,11 @@ def _pool_expression(shown, taps, mode, value) -> str:
     return f"({terms}) / {len(taps)} = {number(value)}"
 
 
-def _engine_pool(values, kernel, stride, padding, mode, ceil_mode=False):
+def _engine_pool(values, kernel, stride, padding, mode, ceil_mode=False, dilation=(1, 1)):
     x = scratch.tensor(values[None, None])
-    pool = {"max": F.max_pool2d, "avg": F.avg_pool2d, "sum": F.sum_pool2d}[mode]
-    return np.asarray(pool(x, kernel, stride, padding, ceil_mode=ceil_mode).numpy(),
-                      dtype=np.float64)[0, 0]
+    if mode == "max":
+        y = F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    else:
+        pool = {"avg": F.avg_pool2d, "sum": F.sum_pool2d}[mode]
+        y = pool(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    return np.asarray(y.numpy(), dtype=np.float64)[0, 0]
