@@ -1,10 +1,5 @@
 """The playground: its API against torch and `cnnlab shapes conv`, its page in real Chromium."""
 
-import contextlib
-import socket
-import threading
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +7,7 @@ import torch
 from cnnlab.arithmetic.explain import explain
 from cnnlab.lab.playground import compute
 from cnnlab.viz.gallery import COURSE_INPUT, COURSE_KERNEL, WORKED_INPUT
-from tests.browser import chromium_page
+from tests.browser import chromium_page, loopback
 
 
 def test_a_rectangular_strided_dilated_layer_computes_what_torch_computes():
@@ -65,32 +60,13 @@ def test_an_impossible_layer_gets_the_shapes_conv_sentence():
     assert str(given.value) == str(expected.value)
 
 
-@contextlib.contextmanager
-def serving():
-    import uvicorn
-
-    from cnnlab.lab.app import create_app
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_the_playground_in_chromium():
     expect = pytest.importorskip("playwright.sync_api").expect
     errors = []
-    with serving() as url, chromium_page(errors) as page:
+    from cnnlab.lab.app import create_app
+
+    with loopback(create_app()) as url, chromium_page(errors) as page:
         page.goto(f"{url}/playground")
         page.wait_for_selector("body[data-state=ready]")
         assert page.inner_text("#output-size") == "3x3"

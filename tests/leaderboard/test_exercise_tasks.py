@@ -10,9 +10,8 @@ from cnnlab.leaderboard import submissions
 from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.worker import Limits, work_once
-from tests.browser import chromium_page
+from tests.browser import chromium_page, loopback
 from tests.exercises.solutions import IGNORES_STRIDE, solved
-from tests.leaderboard.test_pages import loopback
 
 CONV2D = get_exercise("conv2d").student_file()
 FILES = {"alice": solved(CONV2D, "conv2d"), "bob": solved(CONV2D, "conv2d", IGNORES_STRIDE),
@@ -91,7 +90,7 @@ def test_the_exercise_pages_in_chromium(tmp_path):
             == 202
         assert work_once(engine, "w", LIMITS)
     errors = []
-    with loopback(engine) as url, chromium_page(errors) as page:
+    with loopback(create_app(engine)) as url, chromium_page(errors) as page:
         page.goto(f"{url}/tasks/bp")
         rows = page.locator("#ranking tbody tr")
         assert rows.count() == 2

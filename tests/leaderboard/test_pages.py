@@ -1,9 +1,6 @@
 """The web pages: ranked table, sorting, the scatter's Pareto front, per-submission pages, and
 escaping; then the same pages in headless Chromium."""
 
-import contextlib
-import threading
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,8 +12,7 @@ from cnnlab.leaderboard.database import open_database, writing
 from cnnlab.leaderboard.pages import scatter
 from cnnlab.leaderboard.schema import Submission, Task
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
-from tests.browser import chromium_page
-from tests.leaderboard.test_cli import _free_port
+from tests.browser import chromium_page, loopback
 
 LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
           "dan": "d"}
@@ -100,29 +96,11 @@ def test_the_submission_page_shows_the_public_half_until_reveal(site):
     assert client.get("/submissions/99").status_code == 404
 
 
-@contextlib.contextmanager
-def loopback(engine):
-    """The app served by uvicorn on a free loopback port, in a thread; its URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_the_pages_in_chromium(site):
     engine, _ = site
     errors = []
-    with loopback(engine) as url, chromium_page(errors) as page:
+    with loopback(create_app(engine)) as url, chromium_page(errors) as page:
         page.goto(f"{url}/tasks/fm")
         assert page.locator("#scatter circle").count() == 4
         assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \

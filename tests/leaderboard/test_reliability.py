@@ -36,8 +36,8 @@ from cnnlab.leaderboard.worker import (
     storable,
     work_once,
 )
+from tests.browser import loopback
 from tests.leaderboard.test_cli import _free_port
-from tests.leaderboard.test_pages import loopback
 from tests.leaderboard.test_worker import FAST, _submit
 from tests.onnx_models import minimal_classifier
 
@@ -294,7 +294,7 @@ def test_uploads_are_checked_in_a_child_while_the_server_keeps_answering(tmp_pat
     add_task(engine, "big", "fashion-mnist", daily_limit=10, max_mb=30)
     tokens = {"huge": add_user(engine, "alice"), "valid": add_user(engine, "bob")}
     huge, valid = _chain(1, extra_identities=1_000_000), _chain(15_000)  # 23 MiB, 0.5 MiB
-    with loopback(engine) as url:
+    with loopback(create_app(engine)) as url:
         answers, latencies = {}, []
 
         def upload(name, data):
@@ -325,7 +325,7 @@ def test_an_oversized_upload_hears_413_not_a_reset(board, tmp_path):
     engine, token = board
     model = tmp_path / "big.onnx"
     model.write_bytes(os.urandom(30 * 2**20))  # the task's cap is 1 MB
-    with loopback(engine) as url:
+    with loopback(create_app(engine)) as url:
         with pytest.raises(submit_client.SubmitError) as refused:
             submit_client.submit(url, token, "fm", model)
         assert str(refused.value) == \
