@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from cnnlab.arithmetic import layers, sizes
 from cnnlab.arithmetic import receptive_field as rf
+from cnnlab.arithmetic.layers import xy
 
 POOL_MODES = ("max", "avg", "sum")
 
@@ -52,11 +53,12 @@ def parse_padding(text, what: str = "--padding") -> tuple[int, int] | str:
     """A padding: 'same', 'valid' (0) or what `parse_pair` reads."""
     if isinstance(text, str) and text.strip().lower() in ("same", "valid"):
         return "same" if text.strip().lower() == "same" else (0, 0)
-    return parse_pair(text, what)
+    try:
+        return parse_pair(text, what)
+    except ValueError:
+        raise ValueError(f"{what}: expected a whole number like 1, 1x2 for height x width, or "
+                         f"same, got {text!r}") from None
 
-
-def _xy(values: tuple[int, int]) -> str:
-    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
 
 
 def _formula_and_result(size, kernel, stride, padding, dilation, transposed, output_padding,
@@ -129,13 +131,13 @@ def _check_combination(same, transposed, output_padding, pool, ceil_mode, stride
                          "(add --transposed)")
     if pool in ("avg", "sum") and dilation != (1, 1):
         raise ValueError(f"--dilation applies to max pooling only (torch's avg_pool2d has "
-                         f"none), got dilation {_xy(dilation)} with {pool} pooling")
+                         f"none), got dilation {xy(dilation)} with {pool} pooling")
     if same and (transposed or pool):
         raise ValueError("--padding same applies to convolutions only (torch's "
                          f"{'ConvTranspose2d' if transposed else 'pooling'} has no 'same')")
     if same and stride != (1, 1):
         raise ValueError(f"--padding same needs stride 1 (torch refuses it for strided "
-                         f"convolutions), got stride {_xy(stride)}")
+                         f"convolutions), got stride {xy(stride)}")
 
 
 def _explained(input_size, kernel, stride, padding, dilation, transposed, output_padding,
@@ -153,10 +155,10 @@ def _explained(input_size, kernel, stride, padding, dilation, transposed, output
     what = ("transposed convolution" if transposed else f"{pool} pooling" if pool
             else "convolution")
     h, w = input_size
-    settings = (f"kernel {_xy(kernel)}, stride {_xy(stride)}, padding "
-                f"{'same' if same else _xy(padding)}, dilation {_xy(dilation)}")
+    settings = (f"kernel {xy(kernel)}, stride {xy(stride)}, padding "
+                f"{'same' if same else xy(padding)}, dilation {xy(dilation)}")
     if transposed:
-        settings += f", output padding {_xy(output_padding)}"
+        settings += f", output padding {xy(output_padding)}"
     if pool and ceil_mode:
         settings += ", ceil mode"
     lines = [f"{what} of a {h}x{w} input: {settings}"]

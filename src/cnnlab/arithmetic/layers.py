@@ -55,7 +55,7 @@ def pair(value) -> Pair:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _xy(values: Pair) -> str:
+def xy(values: Pair) -> str:
     return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
 
 
@@ -80,7 +80,7 @@ def conv(name: str, input_shape, out_channels: int, kernel, stride=1, padding=0,
         padding = 0
     if padding == "same":
         if stride != (1, 1):
-            raise ValueError(f"{name}: padding='same' needs stride 1, got stride {_xy(stride)}")
+            raise ValueError(f"{name}: padding='same' needs stride 1, got stride {xy(stride)}")
         pads, out_hw, padding_text = same_padding(kernel, dilation), (h, w), "same"
         warnings = []
     else:
@@ -88,15 +88,15 @@ def conv(name: str, input_shape, out_channels: int, kernel, stride=1, padding=0,
         out_hw = tuple(conv_output_size(size, k, s, p, d, layer=f"{name} ({axis})")
                        for axis, size, k, s, p, d in
                        zip("HW", (h, w), kernel, stride, pads, dilation, strict=True))
-        padding_text = _xy(pads)
+        padding_text = xy(pads)
         warnings = coverage_warnings((h, w), kernel, stride, pads, dilation)
     _check_groups(name, c, out_channels, groups)
     weights = out_channels * (c // groups) * kernel[0] * kernel[1]
-    extras = "".join([f", dilation {_xy(dilation)}" if dilation != (1, 1) else "",
+    extras = "".join([f", dilation {xy(dilation)}" if dilation != (1, 1) else "",
                       f", {groups} groups" if groups != 1 else ""])
     return Layer(
         name, "conv",
-        f"{out_channels} {kernel[0]}x{kernel[1]} filters at stride {_xy(stride)}, "
+        f"{out_channels} {kernel[0]}x{kernel[1]} filters at stride {xy(stride)}, "
         f"pad {padding_text}{extras}",
         (c, h, w), (out_channels, *out_hw),
         params=weights + (out_channels if bias else 0),
@@ -117,13 +117,13 @@ def conv_transpose(name: str, input_shape, out_channels: int, kernel, stride=1, 
                    zip("HW", (h, w), kernel, stride, pads, output_padding, dilation, strict=True))
     _check_groups(name, c, out_channels, groups)
     weights = c * (out_channels // groups) * kernel[0] * kernel[1]
-    extras = "".join([f", output pad {_xy(output_padding)}" if output_padding != (0, 0) else "",
-                      f", dilation {_xy(dilation)}" if dilation != (1, 1) else "",
+    extras = "".join([f", output pad {xy(output_padding)}" if output_padding != (0, 0) else "",
+                      f", dilation {xy(dilation)}" if dilation != (1, 1) else "",
                       f", {groups} groups" if groups != 1 else ""])
     return Layer(
         name, "conv_transpose",
-        f"{out_channels} {kernel[0]}x{kernel[1]} transposed filters at stride {_xy(stride)}, "
-        f"pad {_xy(pads)}{extras}",
+        f"{out_channels} {kernel[0]}x{kernel[1]} transposed filters at stride {xy(stride)}, "
+        f"pad {xy(pads)}{extras}",
         (c, h, w), (out_channels, *out_hw),
         params=weights + (out_channels if bias else 0),
         macs=weights * h * w,  # every input value is spread over a k x k patch of outputs
@@ -140,12 +140,12 @@ def pool(name: str, input_shape, mode: str, kernel, stride=None, padding=0, dila
     out_hw = tuple(pool_output_size(size, k, s, p, d, ceil_mode, layer=f"{name} ({axis})")
                    for axis, size, k, s, p, d in
                    zip("HW", (h, w), kernel, stride, pads, dilation, strict=True))
-    extras = "".join([f", pad {_xy(pads)}" if pads != (0, 0) else "",
-                      f", dilation {_xy(dilation)}" if dilation != (1, 1) else "",
+    extras = "".join([f", pad {xy(pads)}" if pads != (0, 0) else "",
+                      f", dilation {xy(dilation)}" if dilation != (1, 1) else "",
                       ", ceil mode" if ceil_mode else ""])
     warnings = [] if ceil_mode else coverage_warnings((h, w), kernel, stride, pads, dilation)
     return Layer(
-        name, "pool", f"{kernel[0]}x{kernel[1]} {mode} pool at stride {_xy(stride)}{extras}",
+        name, "pool", f"{kernel[0]}x{kernel[1]} {mode} pool at stride {xy(stride)}{extras}",
         (c, h, w), (c, *out_hw),
         receptive_field=_through(field_in, rf.through_window, kernel, stride, pads, dilation),
         warnings=warnings,

@@ -46,7 +46,7 @@ def _shapes_conv(args: argparse.Namespace) -> int:
     if args.in_channels is not None or args.out_channels is not None or args.groups is not None \
             or args.no_bias:
         channels = {"in_channels": args.in_channels or 1, "out_channels": args.out_channels,
-                    "groups": args.groups or 1, "bias": not args.no_bias}
+                    "groups": 1 if args.groups is None else args.groups, "bias": not args.no_bias}
     if args.json:
         print(json.dumps(explanation(*settings, **channels), indent=2))
     else:

@@ -90,11 +90,11 @@ def _animate(args) -> int:
         shown = animation.strip_frames(args.frames)
         save_png(animation.strip(args.frames), args.output)
         print(f"wrote {args.output}: {len(shown)} of the {len(animation.frames)} steps side by "
-              f"side (one per output position, {out_h}x{out_w}); {plan.formulas[0]}")
+              f"side (one per output position, {out_h}x{out_w}); {'; '.join(plan.formulas)}")
         return 0
     animation.save(args.output)
     print(f"wrote {args.output}: {len(animation.frames)} frames of {args.frame_ms} ms, one per "
-          f"output position ({out_h}x{out_w}); {plan.formulas[0]}")
+          f"output position ({out_h}x{out_w}); {'; '.join(plan.formulas)}")
     return 0
 
 

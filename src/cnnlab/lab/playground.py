@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from cnnlab.arithmetic.explain import explain_layer, parse_padding, parse_pair, parse_size
+from cnnlab.arithmetic.layers import xy
 from cnnlab.viz.arithmetic_plan import (
     INPUT,
     MAX_POSITIONS,
@@ -142,9 +143,8 @@ class Settings:
 
 
 def _xy(values) -> str:
-    if isinstance(values, str):
-        return values
-    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+    """A pair as the fields write it; 'same' stays itself."""
+    return values if isinstance(values, str) else xy(values)
 
 
 def _choice(value: str, choices: tuple[str, ...], what: str) -> str:

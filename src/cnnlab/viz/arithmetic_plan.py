@@ -17,6 +17,7 @@ import numpy as np
 from cnnlab import scratch
 from cnnlab.arithmetic import sizes
 from cnnlab.arithmetic.explain import explanation, parse_padding, parse_pair
+from cnnlab.arithmetic.layers import xy
 from cnnlab.scratch.nn import functional as F
 
 INPUT, PADDING, INSERTED = "input", "padding", "inserted"
@@ -117,9 +118,6 @@ def _check_positions(out_h: int, out_w: int) -> None:
                          f"{MAX_POSITIONS} positions): use a smaller --input")
 
 
-def _xy(values: tuple[int, int]) -> str:
-    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
-
 
 def conv_plan(input_hw: tuple[int, int], kernel, stride=1, padding=0, dilation=1,
               transposed: bool = False, output_padding=0, values: np.ndarray | None = None,
@@ -149,12 +147,12 @@ def conv_plan(input_hw: tuple[int, int], kernel, stride=1, padding=0, dilation=1
     (out_h, out_w), formulas = _output_sizes(facts)
     _check_positions(out_h, out_w)
     same = padding == "same"
-    settings = (f"kernel {_xy(kernel)}, stride {_xy(stride)}, padding "
-                f"{'same' if same else _xy(padding)}")
+    settings = (f"kernel {xy(kernel)}, stride {xy(stride)}, padding "
+                f"{'same' if same else xy(padding)}")
     if dilation != (1, 1):
-        settings += f", dilation {_xy(dilation)}"
+        settings += f", dilation {xy(dilation)}"
     if transposed and output_padding != (0, 0):
-        settings += f", output padding {_xy(output_padding)}"
+        settings += f", output padding {xy(output_padding)}"
     h, w = input_hw
     if transposed:
         plan_kinds, source = _transposed_grid(input_hw, kernel, stride, padding, dilation,
@@ -177,19 +175,19 @@ def conv_plan(input_hw: tuple[int, int], kernel, stride=1, padding=0, dilation=1
         border = (f"padded by {near[0]}" if near[0] >= 0 else f"cropped by {-near[0]}") \
             if near[0] == near[1] else f"padded by {near[0]}x{near[1]}"
         inserted = [s - 1 for s in stride]
-        plan.input_label = (f"input {h}x{w} with {_xy(tuple(inserted))} "
+        plan.input_label = (f"input {h}x{w} with {xy(tuple(inserted))} "
                             f"zero{'s' * (inserted != [1, 1])} inserted between cells, {border}"
                             if max(stride) > 1 else f"input {h}x{w}, {border}")
         plan.notes.append("a transposed convolution equals this direct convolution at stride 1"
                           + (", kernel flipped" if weights is not None else ""))
         cropped = max(0, -min(near))
         if cropped:
-            plan.notes.append(f"its padding ({_xy(padding)}) exceeds d(k-1): the outer "
+            plan.notes.append(f"its padding ({xy(padding)}) exceeds d(k-1): the outer "
                               f"{cropped} cell{'s' * (cropped != 1)} of the stretched input "
                               "never reach the output")
     else:
         plan.input_label = f"input {h}x{w}" + (
-            ", padding same" if same else f", padding {_xy(padding)}" if padding != (0, 0)
+            ", padding same" if same else f", padding {xy(padding)}" if padding != (0, 0)
             else "")
     for out_row in range(out_h):
         for out_col in range(out_w):
@@ -286,12 +284,12 @@ def pool_plan(values: np.ndarray, kernel, stride=None, padding=0, mode: str = "m
     shown[inside] = values[source[inside][:, 0], source[inside][:, 1]]
     h, w = values.shape
     plan = Plan(f"{kernel[0]}x{kernel[1]} {mode} pooling of a {h}x{w} input: stride "
-                f"{_xy(stride)}" + (f", padding {_xy(padding)}" if padding != (0, 0) else "")
-                + (f", dilation {_xy(dilation)}" if dilation != (1, 1) else "")
+                f"{xy(stride)}" + (f", padding {xy(padding)}" if padding != (0, 0) else "")
+                + (f", dilation {xy(dilation)}" if dilation != (1, 1) else "")
                 + (", ceil mode" if ceil_mode else ""), formulas, kinds, shown,
                 (out_h, out_w),
                 output=_engine_pool(values, kernel, stride, padding, mode, ceil_mode, dilation))
-    plan.input_label = f"input {h}x{w}" + (f", padding {_xy(padding)}"
+    plan.input_label = f"input {h}x{w}" + (f", padding {xy(padding)}"
                                            if padding != (0, 0) else "")
     if padding != (0, 0):
         plan.notes.append("max pooling never picks the padding; average pooling counts it as 0"
