@@ -1,13 +1,13 @@
 """Headless Chromium for page tests: Debian's /usr/bin/chromium driven by Playwright, started
-with the flags this closed network needs (no background connections)."""
+with the flags this closed network needs (no background connections). `loopback` serves the app
+they load (cnnlab.serving)."""
 
 import contextlib
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from cnnlab.serving import loopback  # noqa: F401  (the page tests' server)
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -31,23 +31,3 @@ def chromium_page(errors: list):
             yield page
         finally:
             browser.close()
-
-
-@contextlib.contextmanager
-def loopback(app):
-    """An ASGI app served by uvicorn on a free loopback port, in a thread; its URL."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

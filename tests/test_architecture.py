@@ -1,8 +1,8 @@
 """The package's shape, as DESIGN.md draws it: data flows one way (data -> models -> train ->
-runs -> evaluate -> viz / leaderboard), the NumPy engine and the arithmetic depend on nothing
-of ours but each other, and no module imports itself back through others. Read from the
-source's import statements (every one, at any depth), so a cycle hidden inside a function is
-found too."""
+runs -> evaluate -> viz -> lab, and evaluate -> leaderboard), the NumPy engine and the
+arithmetic depend on nothing of ours but each other, and no module imports itself back through
+others. Read from the source's import statements (every one, at any depth), so a cycle hidden
+inside a function is found too."""
 
 import ast
 from pathlib import Path
@@ -81,19 +81,21 @@ def test_no_module_imports_itself_back():
 
 # package -> the packages of ours it must never import ("" is cnnlab's own top level)
 FORBIDDEN = {
-    "scratch": {"models", "data", "train", "runs", "evaluate", "viz", "leaderboard", "cli"},
+    "scratch": {"models", "data", "train", "runs", "evaluate", "viz", "leaderboard", "lab",
+                "cli"},
     "arithmetic": {"scratch", "models", "data", "train", "runs", "evaluate", "viz",
-                   "leaderboard", "cli"},
-    "data": {"models", "train", "runs", "evaluate", "viz", "leaderboard", "cli"},
-    "models": {"train", "runs", "evaluate", "viz", "leaderboard", "cli"},
-    "runs": {"train", "evaluate", "viz", "leaderboard", "cli"},
-    "train": {"evaluate", "viz", "leaderboard", "cli"},  # its __main__ is the command
-    "evaluate": {"train", "viz", "leaderboard", "cli"},
-    "viz": {"train", "leaderboard", "cli"},
-    "leaderboard": {"train", "viz", "cli"},
+                   "leaderboard", "lab", "cli"},
+    "data": {"models", "train", "runs", "evaluate", "viz", "leaderboard", "lab", "cli"},
+    "models": {"train", "runs", "evaluate", "viz", "leaderboard", "lab", "cli"},
+    "runs": {"train", "evaluate", "viz", "leaderboard", "lab", "cli"},
+    "train": {"evaluate", "viz", "leaderboard", "lab", "cli"},  # its __main__ is the command
+    "evaluate": {"train", "viz", "leaderboard", "lab", "cli"},
+    "viz": {"train", "leaderboard", "lab", "cli"},
+    "leaderboard": {"train", "viz", "lab", "cli"},
     # the grader's reference is torch itself, never one of our engines
     "exercises": {"scratch", "models", "data", "train", "runs", "evaluate", "viz",
-                  "leaderboard", "cli"},
+                  "leaderboard", "lab", "cli"},
+    "lab": {"train", "leaderboard", "cli"},  # the lab reads runs; it never trains
 }
 
 

@@ -15,7 +15,6 @@ Every keyword is the command's option with dashes as underscores (`batch_size=64
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from cnnlab.runs.compare import RunsTable, runs_table
 from cnnlab.runs.config import TrainConfig, defaults, resolve
 from cnnlab.train import loop
 from cnnlab.train.distributed import leave
-from cnnlab.viz import plots
+from cnnlab.viz import canvas, plots
 from cnnlab.viz.notebook import curves
 
 
@@ -82,8 +81,7 @@ class TrainedRun:
         figure = ""
         if self.history:
             data = plots.png_bytes(plots.curves_figure(self.history, self.config.model))
-            figure = (f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}" '
-                      'alt="training curves">')
+            figure = f'<img src="{canvas.png_data_url(data)}" alt="training curves">'
         return head + figure + table
 
 

@@ -1,16 +1,18 @@
 """The lab's HTTP app: its pages and scripts, all served by itself (the page works offline and
 its Content-Security-Policy forbids anything else), and a JSON API over the computations. Thin:
-the work is in `playground`."""
+the work is in `playground` and `explorer`."""
 
 from __future__ import annotations
 
 import sys
 from importlib import resources
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from cnnlab.lab import playground
+from cnnlab.lab import playground, uploads
+from cnnlab.lab.explorer import Explorer
 
 STATIC = resources.files("cnnlab.lab") / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -26,7 +28,24 @@ def _static(name: str) -> FileResponse:
     return FileResponse(str(path), media_type=TYPES[suffix])
 
 
-def create_app() -> FastAPI:
+SCRIPTS = {"playground.js", "explorer.js", "lab.css"}
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request's body, refused as soon as it passes `limit` bytes (nothing more is read)."""
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise ValueError(f"the upload is larger than {limit / 1024 / 1024:.0f} MiB, the "
+                             "most the lab takes; make the image smaller first")
+    return bytes(received)
+
+
+def create_app(explorer: Explorer | None = None) -> FastAPI:
+    """The lab: the playground, and the explorer over `explorer`'s models (none: the explorer
+    page says how to start the lab with some)."""
+    explorer = explorer or Explorer([])
     app = FastAPI(title="cnnlab lab", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -41,6 +60,11 @@ def create_app() -> FastAPI:
         """A setting the layer cannot take: the sentence the command line prints."""
         return JSONResponse({"detail": str(error)}, status_code=400)
 
+    @app.exception_handler(LookupError)
+    async def unknown(_request: Request, error: LookupError):
+        return JSONResponse({"detail": str(error.args[0] if error.args else error)},
+                            status_code=404)
+
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception):
         """A fault of ours: said, logged, and the server goes on serving."""
@@ -52,7 +76,7 @@ def create_app() -> FastAPI:
 
     @app.get("/")
     def index():
-        return RedirectResponse("/playground")
+        return RedirectResponse("/explorer" if explorer.models else "/playground")
 
     @app.get("/favicon.ico")
     def favicon():
@@ -64,7 +88,7 @@ def create_app() -> FastAPI:
 
     @app.get("/static/{name}")
     def static(name: str):
-        if name not in {"playground.js", "lab.css"}:
+        if name not in SCRIPTS:
             return JSONResponse({"detail": f"no such file: {name}"}, status_code=404)
         return _static(name)
 
@@ -75,5 +99,50 @@ def create_app() -> FastAPI:
     @app.get("/api/playground/examples")
     def examples():
         return playground.example_links()
+
+    @app.get("/explorer")
+    def explorer_page():
+        return _static("explorer.html")
+
+    @app.get("/api/explorer")
+    def models():
+        return {"models": explorer.listing()}
+
+    @app.get("/api/explorer/{key}")
+    def model(key: str):
+        return explorer.get(key).describe()
+
+    @app.get("/api/explorer/{key}/features")
+    def features(key: str, image: str = "test:0", stage: str = "", channels: str = ""):
+        return explorer.get(key).features(image, stage, channels)
+
+    @app.get("/api/explorer/{key}/kernels")
+    def kernels(key: str, layer: str = "", first: str = ""):
+        return explorer.get(key).kernels(layer, first)
+
+    @app.get("/api/explorer/{key}/attribution")
+    def attribution(key: str, image: str = "test:0", layer: str = "",
+                    target_class: str = Query("", alias="class")):
+        return explorer.get(key).attribution(image, target_class, layer)
+
+    @app.get("/api/explorer/{key}/confusion")
+    def confusion(key: str):
+        return explorer.get(key).confusion()
+
+    @app.get("/api/explorer/{key}/gallery")
+    def gallery(key: str, true: str = "", predicted: str = "", wrong: str = "",
+                offset: str = "0", limit: str = "60"):
+        return explorer.get(key).gallery(true, predicted, wrong, offset, limit)
+
+    @app.get("/api/explorer/{key}/test/{index}.png")
+    def thumbnail(key: str, index: str):
+        return Response(explorer.get(key).thumbnail(index), media_type="image/png",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/api/explorer/{key}/upload")
+    async def upload(key: str, request: Request, invert: str = "auto"):
+        model = explorer.get(key)
+        data = await _body(request, uploads.MAX_BYTES)
+        return await run_in_threadpool(model.upload, data, invert)
 
     return app

@@ -4,6 +4,7 @@ writing PNG, GIF or MP4 files atomically."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import io
@@ -48,6 +49,20 @@ def to_rgb8(values: np.ndarray) -> np.ndarray:
     return np.rint(values * 255).astype(np.uint8)
 
 
+# A heat map's colours, from cold to hot (the "jet" ramp Grad-CAM's paper and tools use).
+HEAT_STOPS = ((0.0, (0, 0, 143)), (0.125, (0, 0, 255)), (0.375, (0, 255, 255)),
+              (0.625, (255, 255, 0)), (0.875, (255, 0, 0)), (1.0, (128, 0, 0)))
+
+
+def heat_rgb8(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats (H, W) as (H, W, 3) uint8 colours of HEAT_STOPS, linearly between them."""
+    values = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    positions = [position for position, _ in HEAT_STOPS]
+    channels = [np.interp(values, positions, [colour[i] for _, colour in HEAT_STOPS])
+                for i in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Each pixel as a factor x factor block: no interpolation, so a kernel's taps stay crisp."""
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
@@ -67,6 +82,16 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_data_url(data: bytes | Image.Image | np.ndarray) -> str:
+    """A PNG (its bytes, or an image or uint8 pixel array to encode) as a data: URL, for a
+    page that embeds it."""
+    if isinstance(data, np.ndarray):
+        data = Image.fromarray(data)
+    if isinstance(data, Image.Image):
+        data = png_bytes(data)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def save_png(image: Image.Image, path: str | Path) -> Path:

@@ -11,7 +11,7 @@ import torch
 
 from cnnlab.models.engines import engine_of
 
-_CPU = torch.device("cpu")  # where a trained model is looked into
+CPU = torch.device("cpu")  # where a trained model is looked into
 _POOLS = ("MaxPool2d", "AvgPool2d", "LPPool2d")
 _ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU")
 
@@ -27,12 +27,12 @@ class Stage:
     before: np.ndarray | None = None  # a ReLU's input (the conv or batch-norm output)
 
 
-def _named_leaves(model):
+def named_leaves(model):
     return [(name, module) for name, module in model.named_modules()
             if not list(module.children())]
 
 
-def _kind(module) -> str | None:
+def kind_of(module) -> str | None:
     name = type(module).__name__
     if name == "Conv2d":
         return "conv"
@@ -59,7 +59,7 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
 
     def before(name, module):
         def hook(_module, inputs):
-            kind = _kind(module)
+            kind = kind_of(module)
             if kind == "conv" and counters["conv"] == blocks:
                 raise _Enough
             if kind == "relu":  # copied now: an in-place ReLU overwrites its input
@@ -68,7 +68,7 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
 
     def after(name, module):
         def hook(_module, _inputs, output):
-            kind = _kind(module)
+            kind = kind_of(module)
             if len(output.shape) != 4:
                 return
             counters[kind] += 1
@@ -79,15 +79,15 @@ def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
         return hook
 
     handles = []
-    for name, module in _named_leaves(model):
-        if _kind(module):
+    for name, module in named_leaves(model):
+        if kind_of(module):
             handles.append(module.register_forward_pre_hook(before(name, module)))
             handles.append(module.register_forward_hook(after(name, module)))
     was_training = model.training
     model.eval()
     try:
         with engine.no_grad():
-            model(engine.tensor(np.asarray(image, dtype=np.float32)[None], _CPU))
+            model(engine.tensor(np.asarray(image, dtype=np.float32)[None], CPU))
     except _Enough:
         pass
     finally:
@@ -110,6 +110,22 @@ class ConvLayer:
         return f"CONV{self.number} ({self.module})"
 
 
+def run_blank(model, input_shape: tuple[int, ...], handles) -> None:
+    """One blank (all-zero) input through `model` in evaluation mode, without gradients; then
+    the hooks in `handles` removed and the model's mode restored. How a model's layers are
+    found: by what its forward pass really applies."""
+    engine = engine_of(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with engine.no_grad():
+            model(engine.tensor(np.zeros((1, *input_shape), np.float32), CPU))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+
 def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
     """Every Conv2d in the order the forward pass first applies it (not the order the model
     declares them), found by running one blank input."""
@@ -122,19 +138,11 @@ def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
         return hook
 
     handles = [module.register_forward_pre_hook(hook_for(name))
-               for name, module in _named_leaves(model) if type(module).__name__ == "Conv2d"]
+               for name, module in named_leaves(model) if type(module).__name__ == "Conv2d"]
     if not handles:
         raise ValueError(f"{type(model).__name__} has no convolution layer, so it has no "
                          "kernels to show")
-    was_training = model.training
-    model.eval()
-    try:
-        with engine.no_grad():
-            model(engine.tensor(np.zeros((1, *input_shape), np.float32), _CPU))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    run_blank(model, input_shape, handles)
     if not found:
         raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
                          "convolution layers")

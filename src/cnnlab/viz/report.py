@@ -4,7 +4,6 @@ it has no script at all."""
 
 from __future__ import annotations
 
-import base64
 import datetime
 import html
 from dataclasses import asdict
@@ -37,12 +36,8 @@ img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
 """
 
 
-def _png_data_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
 def _image(data: bytes, alt: str) -> str:
-    return f'<img src="{_png_data_url(data)}" alt="{html.escape(alt)}">'
+    return f'<img src="{canvas.png_data_url(data)}" alt="{html.escape(alt)}">'
 
 
 def _percent(value) -> str:
