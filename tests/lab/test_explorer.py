@@ -327,6 +327,9 @@ def test_a_lab_started_without_models_says_how_to_add_some():
 
     with loopback(create_app()) as url:
         assert call(f"{url}/api/explorer") == (200, {"models": []})
+        assert call(f"{url}/api/runs") == (200, {"runs": [], "header": [], "cells": []})
+        status, answer = call(f"{url}/api/runs/pareto")
+        assert status == 400 and "holds no run folder" in answer["detail"]
         with urllib.request.urlopen(f"{url}/", timeout=30) as response:
             assert response.url.endswith("/playground")
         errors: list[str] = []

@@ -93,5 +93,11 @@ def test_the_playground_in_chromium():
         page.click("#last")
         assert [page.text_content(f"#output text[data-out-row='{r}'][data-out-col='{c}']")
                 for r in range(3) for c in range(3)] == list("434243234")
+        page.click("#example-course-pool")
+        expect(page.locator("#output-size")).to_have_text("3x3")
+        page.click("#last")
+        expect(page.locator("#output text[data-out-row='2'][data-out-col='1']")).to_have_text("2")
+        assert [page.text_content(f"#output text[data-out-row='{r}'][data-out-col='{c}']")
+                for r in range(3) for c in range(3)] == list("333333323")
     # the refused layer's 400 is the one answer Chromium reports; nothing else may fail
     assert [e for e in errors if "status of 400" not in e] == []

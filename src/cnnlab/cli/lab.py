@@ -69,8 +69,10 @@ def add_lab(commands) -> None:
                     "animation, with values you can edit), and the network explorer of the "
                     "models named (layer table, kernels of any convolution, feature maps of a "
                     "test image or your own, probabilities, Grad-CAM and saliency, the "
-                    "confusion matrix and the misclassified test images). Everything is served "
-                    "by the lab itself; it works offline.")
+                    "confusion matrix and the misclassified test images), and the run "
+                    "folders side by side (curves overlaid, settings and results, accuracy "
+                    "against speed on one split). Everything is served by the lab itself; it "
+                    "works offline.")
     lab.add_argument("models", nargs="*", metavar="MODEL",
                      help="run folders (or checkpoints), or zoo models / path/to/net.py:Name "
                           "with --dataset, --normalize and --weights")

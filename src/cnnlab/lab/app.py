@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cnnlab.lab import playground, uploads
 from cnnlab.lab.explorer import Explorer
+from cnnlab.lab.runs import RunsView
 
 STATIC = resources.files("cnnlab.lab") / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -28,7 +29,7 @@ def _static(name: str) -> FileResponse:
     return FileResponse(str(path), media_type=TYPES[suffix])
 
 
-SCRIPTS = {"playground.js", "explorer.js", "lab.css"}
+SCRIPTS = {"lab.js", "playground.js", "explorer.js", "runs.js", "lab.css"}
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -43,9 +44,10 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def create_app(explorer: Explorer | None = None) -> FastAPI:
-    """The lab: the playground, and the explorer over `explorer`'s models (none: the explorer
-    page says how to start the lab with some)."""
+    """The lab: the playground, the explorer over `explorer`'s models and its run folders side
+    by side (none: those pages say how to start the lab with some)."""
     explorer = explorer or Explorer([])
+    runs = RunsView(explorer.run_folders(), explorer.data_dir)
     app = FastAPI(title="cnnlab lab", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -138,6 +140,18 @@ def create_app(explorer: Explorer | None = None) -> FastAPI:
     def thumbnail(key: str, index: str):
         return Response(explorer.get(key).thumbnail(index), media_type="image/png",
                         headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/runs")
+    def runs_page():
+        return _static("runs.html")
+
+    @app.get("/api/runs")
+    def runs_overview():
+        return runs.overview()
+
+    @app.get("/api/runs/pareto")
+    def runs_pareto(split: str = "test", speed: str = "images"):
+        return runs.pareto(split, speed)
 
     @app.post("/api/explorer/{key}/upload")
     async def upload(key: str, request: Request, invert: str = "auto"):

@@ -316,6 +316,7 @@ class Explorer:
     """The models `cnnlab lab` was started with, by their id in the page's URLs."""
 
     def __init__(self, targets: list[Target | str], data_dir: str | None = None):
+        self.data_dir = data_dir
         self.models: dict[str, ExploredModel] = {}
         for target in targets:
             loaded = load_run(target)
@@ -334,3 +335,7 @@ class Explorer:
 
     def listing(self) -> list[dict]:
         return [model.listing() for model in self.models.values()]
+
+    def run_folders(self) -> list:
+        """The run folders among the models (a zoo model has no history to compare)."""
+        return [model.target.folder for model in self.models.values() if model.target.is_run]

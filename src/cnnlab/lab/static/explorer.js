@@ -3,39 +3,9 @@
 // answers. Pictures arrive at their own resolution and are scaled up pixel for pixel by CSS.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const state = {models: [], model: null, about: null, image: "test:0", stage: "", cls: "",
   layer: "", request: 0, galleryQuery: null, galleryOffset: 0};
 const PAGE = 60;
-
-async function api(path, options) {
-  const response = await fetch(path, options);
-  let answer = null;
-  try { answer = await response.json(); } catch (_) { /* not JSON: said below */ }
-  if (!response.ok) {
-    throw new Error(answer && answer.detail ? answer.detail :
-      `the lab answered ${response.status} ${response.statusText}`);
-  }
-  return answer;
-}
-
-function showError(error) {
-  $("error").textContent = error.message || String(error);
-  $("error").hidden = false;
-  document.body.dataset.state = "error";
-}
-
-function clearError() {
-  $("error").hidden = true;
-  $("error").textContent = "";
-}
-
-function element(tag, attributes = {}, text = "") {
-  const made = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
-  if (text) made.textContent = text;
-  return made;
-}
 
 function base() { return `/api/explorer/${encodeURIComponent(state.model)}`; }
 
