@@ -87,11 +87,15 @@ def test_the_multiply_adds_come_from_the_graph_not_the_files_claims():
     assert multiply_adds(model.SerializeToString()) == 7840
 
 
-def test_a_failure_of_the_server_is_said_and_does_not_count(board):
-    """CIFAR-10 cannot be downloaded on this machine: the task's test set is missing, which
-    is the server's fault, not the student's."""
+def test_a_failure_of_the_server_is_said_and_does_not_count(board, tmp_path):
+    """CIFAR-10's file was there when the task was made and has gone since (it cannot be
+    downloaded on this machine): the task's test set is missing, which is the server's fault,
+    not the student's."""
     engine, _ = board
-    add_task(engine, "c10", "cifar10", daily_limit=3, max_mb=1)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"")
+    add_task(engine, "c10", "cifar10", daily_limit=3, max_mb=1, data_dir=str(tmp_path))
+    archive.unlink()
     with reading(engine) as session:
         task = session.scalar(select(Task).where(Task.name == "c10"))
         alice = session.scalar(select(User).where(User.name == "alice"))

@@ -41,16 +41,37 @@ def _add_task(args) -> int:
     _require_extra()
     from cnnlab.leaderboard.accounts import add_task
 
+    test_set = None
+    if args.test_images is not None or args.test_labels is not None:
+        if args.dataset is None:
+            raise ValueError("--test-images needs --dataset: the dataset whose shape and "
+                             "classes the imported images and labels have")
+        if args.test_images is None:
+            raise ValueError("--test-labels needs --test-images")
+        from cnnlab.data.datasets import get_spec
+        from cnnlab.leaderboard.test_sets import read_test_set
+
+        test_set = read_test_set(args.test_images, args.test_labels, get_spec(args.dataset))
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
-                    args.exercise)
+                    args.exercise, test_set, args.data_dir)
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
               f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
               f"to {args.max_mb:g} MB")
+    elif test_set is not None:
+        print(f"task {task.name}: {task.dataset}-shaped models ranked on the test set imported "
+              f"from {test_set.source} ({len(test_set.labels):,} images, kept in the "
+              f"database only), public/private halves (seed {task.seed}), {task.daily_limit} "
+              f"submissions a day, files up to {args.max_mb:g} MB")
     else:
         print(f"task {task.name}: {task.dataset} test set, public/private halves (seed "
               f"{task.seed}), {task.daily_limit} submissions a day, files up to "
               f"{args.max_mb:g} MB")
+        print(f"warning: the labels of {task.dataset}'s test set are public: every student "
+              "has them (cnnlab itself loads them), and a model trained on them ranks above "
+              "honest ones. For a ranking they cannot buy, import a test set they do not have: "
+              "--test-images FILE --test-labels FILE (IDX), --test-images FILE.npz, or "
+              "--test-images FOLDER (a subfolder of images per class)")
     return 0
 
 
@@ -185,6 +206,15 @@ def add_leaderboard(commands) -> None:
                       help="a model task: ONNX files evaluated on this dataset's hidden split")
     task.add_argument("--exercise", help="an exercise task instead: `cnnlab exercise` files "
                                          "(NAME.py) graded and ranked by score")
+    task.add_argument("--test-images", metavar="PATH",
+                      help="rank on a test set the students do not have: IDX images (with "
+                           "--test-labels), an .npz holding images and labels, or a folder "
+                           "with a subfolder of images per class; checked against --dataset "
+                           "and stored in the database")
+    task.add_argument("--test-labels", metavar="FILE", help="the IDX labels of --test-images")
+    task.add_argument("--data-dir", help="where the dataset's own files are (a task on its "
+                                         "official test set is refused when they cannot be "
+                                         "loaded)")
     task.add_argument("--daily-limit", type=int, default=5)
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)

@@ -14,7 +14,8 @@ import secrets
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import Task, User
+from cnnlab.leaderboard.schema import ImportedTestSet, Task, User
+from cnnlab.leaderboard.test_sets import HiddenTestSet
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10")
@@ -28,10 +29,28 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _official_test_set_loads(dataset: str, data_dir: str | None) -> None:
+    """Refuse, naming the files, a dataset whose test set this machine cannot load now (every
+    submission would fail otherwise)."""
+    from cnnlab.data import datasets
+
+    spec = datasets.get_spec(dataset)
+    try:
+        datasets.locate(spec, data_dir, allow_download=False)
+    except FileNotFoundError as error:
+        files = " and ".join(spec.split_files["test"])
+        raise ValueError(f"--dataset {dataset}: this machine cannot load its test set ({files})"
+                         f" now, so every submission would fail: {error} Or import a test set "
+                         "with --test-images") from None
+
+
 def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 5,
-             max_mb: float = 100, exercise: str | None = None) -> Task:
-    """A model task on a dataset's hidden test split, or an exercise task that grades
-    `cnnlab exercise` files (`exercise` names which) on cases drawn for each submission."""
+             max_mb: float = 100, exercise: str | None = None,
+             test_set: HiddenTestSet | None = None, data_dir: str | None = None) -> Task:
+    """A model task on a dataset's hidden test split (`test_set`, imported by the teacher, or
+    else the dataset's official test set, whose labels are public), or an exercise task that
+    grades `cnnlab exercise` files (`exercise` names which) on cases drawn for each
+    submission."""
     if not TASK_NAME.fullmatch(name):
         raise ValueError(f"task name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit (it appears in URLs)")
@@ -45,6 +64,9 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
     elif dataset not in DATASET_NAMES:
         raise ValueError(f"--dataset: expected one of {', '.join(DATASET_NAMES)}, got "
                          f"{dataset!r}")
+    if test_set is not None and exercise is not None:
+        raise ValueError("--test-images applies to a model task (--dataset); an exercise task "
+                         "draws its own cases")
     if daily_limit < 1:
         raise ValueError(f"--daily-limit must be at least 1, got {daily_limit}")
     if not 0 < max_mb <= 1024:
@@ -52,9 +74,16 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
     with writing(engine) as session:
         if session.scalar(select(Task).where(Task.name == name)):
             raise ValueError(f"a task named {name!r} exists already")
+        if dataset is not None and test_set is None:
+            _official_test_set_loads(dataset, data_dir)
+        if test_set is not None and session.get(ImportedTestSet, test_set.sha256) is None:
+            session.add(ImportedTestSet(sha256=test_set.sha256, images=len(test_set.labels),
+                                        source=test_set.source[:500],
+                                        data=test_set.encoded()))
+            session.flush()  # the task's foreign key needs the set's row first
         task = Task(name=name, dataset=dataset or "", exercise=exercise,
                     daily_limit=daily_limit, max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED,
-                    revealed=False)
+                    revealed=False, test_set=test_set.sha256 if test_set else None)
         session.add(task)
     return task
 

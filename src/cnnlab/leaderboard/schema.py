@@ -48,8 +48,23 @@ class Task(Base):
     max_bytes: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)  # splits the test set into public/private
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)  # ranked on private
+    # The imported set it ranks on; None: the dataset's official test set (public labels)
+    test_set: Mapped[str | None] = mapped_column(ForeignKey("test_sets.sha256"),
+                                                 nullable=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
+
+
+class ImportedTestSet(Base):
+    """A test set a teacher imported: its images and labels as a compressed .npz, stored once
+    per content (leaderboard.test_sets reads and writes it)."""
+
+    __tablename__ = "test_sets"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    images: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(500))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class User(Base):

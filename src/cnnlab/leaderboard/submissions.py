@@ -12,6 +12,7 @@ from cnnlab.leaderboard.accounts import authenticate
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import (
     COUNTED,
+    ImportedTestSet,
     ModelFile,
     Submission,
     Task,
@@ -141,6 +142,16 @@ def _ranked_accuracy(task: Task, row: Submission) -> float | None:
     return row.private_accuracy if task.revealed else row.public_accuracy
 
 
+def _test_set_view(session, task: Task) -> dict | None:
+    """What the ranking is measured on, as the page and the API say it (never the labels)."""
+    if task.exercise:
+        return None
+    if task.test_set is None:
+        return {"hidden": False, "images": None}
+    stored = session.get(ImportedTestSet, task.test_set)
+    return {"hidden": True, "images": stored.images}
+
+
 def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
     """The best finished submission per user, ranked by accuracy (ties: faster first) or by
     speed (ties: more accurate first); on an exercise task, by the share of cases passed
@@ -169,6 +180,7 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
                                                         item[1][1].id))
         return {
             "task": task.name, "dataset": task.dataset, "exercise": task.exercise,
+            "test_set": _test_set_view(session, task),
             "split": "private" if task.revealed else "public", "sort": sort,
             "rows": [{"rank": rank, "user": user, "submission": sub.id, "label": sub.label,
                       "accuracy": accuracy, "images_per_s": sub.images_per_s,

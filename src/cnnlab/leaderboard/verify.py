@@ -33,11 +33,12 @@ class VerificationFailed(ValueError):
 
 
 def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: int = 3,
-           max_bytes: int = 100 * 2**20, data_dir: str | None = None) -> dict:
+           max_bytes: int = 100 * 2**20, data_dir: str | None = None,
+           test_set: str | None = None) -> dict:
     spec = datasets.get_spec(dataset)
     data = Path(model_path).read_bytes()
     check_onnx(data, spec.shape, len(spec.classes), max_bytes)
-    images, labels, public, private = hidden_split(dataset, seed, data_dir)
+    images, labels, public, private = hidden_split(dataset, seed, data_dir, test_set)
     pixels = images.astype(np.float32) / 255.0
     outputs: list[np.ndarray] = []
     with fixed_threads(threads):

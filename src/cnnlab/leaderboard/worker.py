@@ -36,7 +36,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from cnnlab.errors import first_line
 from cnnlab.leaderboard.child import child_reason, run_limited
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import ModelFile, Submission, Task, Worker, utcnow
+from cnnlab.leaderboard.schema import (
+    ImportedTestSet,
+    ModelFile,
+    Submission,
+    Task,
+    Worker,
+    utcnow,
+)
 
 HEARTBEAT_S = 5  # how often a worker reports itself and renews a running evaluation's lease
 FORGET_WORKERS_AFTER = datetime.timedelta(days=1)  # a worker row not seen since is removed
@@ -64,6 +71,7 @@ class Claim:
     max_bytes: int
     data: bytes
     exercise: str | None = None  # an exercise task's file, graded instead of evaluated
+    test_set: bytes | None = None  # the task's imported test set (.npz); None: the official
 
 
 def log(message: str) -> None:
@@ -108,8 +116,10 @@ def claim(engine: Engine, worker: str, limits: Limits) -> Claim | None:
         submission.attempts += 1  # claims, not failures: identifies this worker's lease
         task = session.get(Task, submission.task_id)
         model = session.get(ModelFile, submission.sha256)
+        test_set = session.get(ImportedTestSet, task.test_set) if task.test_set else None
         return Claim(submission.id, submission.attempts, worker, task.dataset, task.seed,
-                     task.max_bytes, model.data, task.exercise)
+                     task.max_bytes, model.data, task.exercise,
+                     test_set.data if test_set is not None else None)
 
 
 class LeaseLost(Exception):
@@ -134,10 +144,15 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
         else:
             model = Path(folder) / "model.onnx"
             model.write_bytes(job.data)
+            test_set = None
+            if job.test_set is not None:  # from the database: no dataset files needed here
+                test_set = Path(folder) / "test_set.npz"
+                test_set.write_bytes(job.test_set)
             job_file.write_text(json.dumps({
                 "model_path": str(model), "dataset": job.dataset, "seed": job.seed,
                 "threads": limits.threads, "repeats": limits.repeats,
-                "max_bytes": job.max_bytes, "data_dir": data_dir}))
+                "max_bytes": job.max_bytes, "data_dir": data_dir,
+                "test_set": str(test_set) if test_set else None}))
             module = "cnnlab.leaderboard.verify"
         threads = str(limits.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
