@@ -13,6 +13,7 @@ from cnnlab.leaderboard.pages import scatter
 from cnnlab.leaderboard.schema import Submission, Task
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
 from tests.browser import chromium_page, loopback
+from tests.onnx_models import variant
 
 LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
           "dan": "d"}
@@ -22,15 +23,16 @@ FIGURES = {"alice": (0.911, 25000), "bob": (0.93, 3000), "carol": (0.88, 40000),
 
 @pytest.fixture(scope="module")
 def site(trained_onnx, tmp_path_factory):
-    """Four users' submissions of the trained model, the first evaluated by the worker, the
-    others given its results with distinct figures (the same file scores the same; the
-    ranking needs differences)."""
+    """Four users' submissions of the trained model (each nudged in one weight, so none is a
+    copy), the first evaluated by the worker, the others given its results with distinct
+    figures (the ranking needs differences)."""
     engine = open_database(f"sqlite:///{tmp_path_factory.mktemp('site') / 'board.db'}")
     add_task(engine, "fm", "fashion-mnist")
     client = TestClient(create_app(engine))
     data = trained_onnx.read_bytes()
-    for user, label in LABELS.items():
-        answer = client.post("/api/tasks/fm/submissions", files={"file": ("m.onnx", data)},
+    for number, (user, label) in enumerate(LABELS.items()):
+        model = variant(data, number)  # one's own model each: an identical one is a copy
+        answer = client.post("/api/tasks/fm/submissions", files={"file": ("m.onnx", model)},
                              data={"name": label},
                              headers={"Authorization": f"Bearer {add_user(engine, user)}"})
         assert answer.status_code == 202

@@ -94,6 +94,29 @@ def _reveal(args) -> int:
     return 0
 
 
+def _copies(args) -> int:
+    _require_extra()
+    from cnnlab.leaderboard.accounts import flagged_copies
+
+    rows = flagged_copies(_engine(args), args.task)
+    if not rows:
+        print(f"task {args.task}: no submission is flagged as a copy")
+    for row in rows:
+        state = "cleared (ranked)" if row["cleared"] else "not ranked"
+        print(f"#{row['id']} by {row['user']} ({row['label'] or 'no label'}, {row['status']}) "
+              f"copies #{row['copy_of']} by {row['original_user']}: {state}")
+    return 0
+
+
+def _clear_copy(args) -> int:
+    _require_extra()
+    from cnnlab.leaderboard.accounts import clear_copy
+
+    row = clear_copy(_engine(args), args.submission)
+    print(f"submission {row.id}: cleared; it is ranked from now on")
+    return 0
+
+
 def _limits(args):
     from cnnlab.leaderboard.worker import HEARTBEAT_S, Limits
 
@@ -226,6 +249,18 @@ def add_leaderboard(commands) -> None:
     reveal = with_db(actions.add_parser("reveal", help="rank a task on its private half"))
     reveal.add_argument("name")
     reveal.set_defaults(handler=_reveal)
+
+    copies = with_db(actions.add_parser(
+        "copies", help="list the submissions flagged as copies of another student's",
+        description="Every submission whose model (graph and weights, whatever its names and "
+                    "metadata) equals another student's earlier submission to the task: "
+                    "left out of the ranking until cleared with clear-copy."))
+    copies.add_argument("task")
+    copies.set_defaults(handler=_copies)
+    clear = with_db(actions.add_parser("clear-copy", help="rank a flagged submission after "
+                                                          "all"))
+    clear.add_argument("submission", type=int, help="the submission's number")
+    clear.set_defaults(handler=_clear_copy)
 
     def with_limits(parser):
         parser.add_argument("--timeout", type=int, default=600, help="seconds per evaluation")

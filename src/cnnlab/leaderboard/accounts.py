@@ -14,7 +14,7 @@ import secrets
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import ImportedTestSet, Task, User
+from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User
 from cnnlab.leaderboard.test_sets import HiddenTestSet
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
@@ -86,6 +86,41 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
                     revealed=False, test_set=test_set.sha256 if test_set else None)
         session.add(task)
     return task
+
+
+def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
+    """Every submission to the task flagged as a copy, with whose submission it copies."""
+    from cnnlab.leaderboard.database import reading
+
+    with reading(engine) as session:
+        task = session.scalar(select(Task).where(Task.name == task_name))
+        if task is None:
+            raise ValueError(f"no task named {task_name!r}")
+        flagged = session.scalars(select(Submission).where(
+            Submission.task_id == task.id, Submission.copy_of.is_not(None))
+            .order_by(Submission.id)).all()
+        rows = []
+        for copy in flagged:
+            original = session.get(Submission, copy.copy_of)
+            rows.append({"id": copy.id, "user": session.get(User, copy.user_id).name,
+                         "label": copy.label, "status": copy.status,
+                         "copy_of": original.id,
+                         "original_user": session.get(User, original.user_id).name,
+                         "cleared": copy.copy_cleared})
+        return rows
+
+
+def clear_copy(engine: Engine, submission_id: int) -> Submission:
+    """Rank a flagged submission after all (the teacher judged it honest: two students may
+    reach one model, e.g. both trained the README's recipe with its seed)."""
+    with writing(engine) as session:
+        row = session.get(Submission, submission_id) if 0 < submission_id < 2**31 else None
+        if row is None:
+            raise ValueError(f"no submission {submission_id}")
+        if row.copy_of is None:
+            raise ValueError(f"submission {submission_id} is not flagged as a copy")
+        row.copy_cleared = True
+    return row
 
 
 def reveal(engine: Engine, name: str) -> Task:

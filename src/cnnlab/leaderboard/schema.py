@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -120,6 +121,12 @@ class Submission(Base):
     params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     macs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # VGG-16: 15.5G
     details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The model's hash whatever its names (leaderboard.copies), and the earlier submission
+    # by another student it copies: left out of the ranking until the teacher clears it
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    copy_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    copy_cleared: Mapped[bool] = mapped_column(Boolean, default=False,
+                                               server_default=false())
 
     task: Mapped[Task] = relationship()
     user: Mapped[User] = relationship()

@@ -80,7 +80,7 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
         {"dataset": task.dataset, "max_bytes": task.max_bytes}
     try:
         with upload_check.turn(user_id):
-            rejection = upload_check.rejection(data, kind)
+            rejection, fingerprint = upload_check.check(data, kind)
     except upload_check.Busy as error:
         raise Refused(429, str(error)) from None
     with writing(engine) as session:
@@ -96,10 +96,15 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
                 raise _limit_reached(task)
             if session.get(ModelFile, digest) is None:
                 session.add(ModelFile(sha256=digest, size=len(data), data=data))
+        copied = None if rejection or fingerprint is None else session.scalar(
+            select(func.min(Submission.id)).where(
+                Submission.task_id == task_id, Submission.user_id != user_id,
+                Submission.fingerprint == fingerprint, Submission.copy_of.is_(None)))
         submission = Submission(task_id=task_id, user_id=user_id, label=label,
                                 sha256=None if rejection else digest, size=len(data),
                                 status="rejected" if rejection else "queued",
-                                error=rejection[:2000] if rejection else None, attempts=0)
+                                error=rejection[:2000] if rejection else None, attempts=0,
+                                fingerprint=fingerprint, copy_of=copied)
         session.add(submission)
         session.flush()
         submission_id = submission.id
@@ -133,6 +138,7 @@ def submission_view(engine: Engine, submission_id: int) -> dict:
             "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
             "params": row.params, "macs": row.macs,
             "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
+            "copy_of": row.copy_of, "copy_cleared": row.copy_cleared,
         }
 
 
@@ -167,6 +173,8 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             .where(Submission.task_id == task.id, Submission.status == "finished")).all()
         best: dict[str, tuple] = {}
         for submission, user in rows:
+            if submission.copy_of is not None and not submission.copy_cleared:
+                continue  # another student's model: shown to the teacher, never ranked
             accuracy = _ranked_accuracy(task, submission)
             if task.exercise:  # the score; on a tie the earlier submission
                 key = (accuracy, -submission.id)

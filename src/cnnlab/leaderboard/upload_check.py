@@ -45,24 +45,26 @@ def turn(user_id: int) -> Iterator[None]:
             _checking.discard(user_id)
 
 
-def rejection(data: bytes, kind: dict) -> str | None:
-    """Why the file is refused, or None. `kind` is {"dataset": NAME, "max_bytes": N} for a
-    model or {"exercise": NAME} for an exercise file."""
+def check(data: bytes, kind: dict) -> tuple[str | None, str | None]:
+    """(why the file is refused or None, the model's fingerprint for an accepted model file).
+    `kind` is {"dataset": NAME, "max_bytes": N} for a model or {"exercise": NAME} for an
+    exercise file."""
     child = run_limited([sys.executable, "-m", "cnnlab.leaderboard.upload_check",
                          json.dumps(kind)], memory_mb=CHECK_MEMORY_MB,
                         timeout_s=CHECK_TIMEOUT_S, stdin=data)
     if child.timed_out:
         return (f"checking the file took longer than {CHECK_TIMEOUT_S} s; a network for this "
-                "course is checked in a second or two")
+                "course is checked in a second or two"), None
     lines = child.stdout.strip().splitlines()
     if child.code == 0 and lines:
-        return json.loads(lines[-1])["rejection"]
+        verdict = json.loads(lines[-1])
+        return verdict["rejection"], verdict.get("fingerprint")
     if child.out_of_memory:
         return (f"checking the file needed more than {CHECK_MEMORY_MB} MB of memory; a "
-                "network for this course needs far less")
+                "network for this course needs far less"), None
     reason = child.last_error_line()
-    return f"the file could not be checked (the checker stopped with exit code {child.code}" \
-        + (f": {reason})" if reason else ")")
+    return (f"the file could not be checked (the checker stopped with exit code {child.code}"
+            + (f": {reason})" if reason else ")")), None
 
 
 def _model_rejection(data: bytes, dataset: str, max_bytes: int) -> str | None:
@@ -96,11 +98,16 @@ def _exercise_rejection(data: bytes) -> str | None:
 def main(kind_json: str) -> int:
     kind = json.loads(kind_json)
     data = sys.stdin.buffer.read()
+    fingerprint = None
     if "exercise" in kind:
         reason = _exercise_rejection(data)
     else:
         reason = _model_rejection(data, kind["dataset"], kind["max_bytes"])
-    print(json.dumps({"rejection": reason}), flush=True)
+        if reason is None:  # parsed here already, in the child's memory and time
+            from cnnlab.leaderboard.copies import model_fingerprint
+
+            fingerprint = model_fingerprint(data)
+    print(json.dumps({"rejection": reason, "fingerprint": fingerprint}), flush=True)
     return 0
 
 
