@@ -52,8 +52,16 @@ def _add_task(args) -> int:
         from cnnlab.leaderboard.test_sets import read_test_set
 
         test_set = read_test_set(args.test_images, args.test_labels, get_spec(args.dataset))
+    from cnnlab.leaderboard.accounts import parse_time
+
+    opens = parse_time(args.opens, "--opens") if args.opens else None
+    closes = parse_time(args.closes, "--closes") if args.closes else None
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
-                    args.exercise, test_set, args.data_dir)
+                    args.exercise, test_set, args.data_dir, opens, closes, args.final)
+    if opens or closes:
+        print(f"task {task.name} takes submissions "
+              + (f"from {opens.isoformat()} " if opens else "")
+              + (f"until {closes.isoformat()}" if closes else "from then on"))
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
               f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
@@ -89,7 +97,7 @@ def _reveal(args) -> int:
     _require_extra()
     from cnnlab.leaderboard.accounts import reveal
 
-    task = reveal(_engine(args), args.name)
+    task = reveal(_engine(args), args.name, args.force)
     print(f"task {task.name} is now ranked on its private half")
     return 0
 
@@ -179,12 +187,17 @@ def _submitted_file(given: str) -> str:
     return str(path)
 
 
-def _submit(args) -> int:
-    from cnnlab.leaderboard import client
-
+def _token(args) -> str:
     token = args.token or os.environ.get("CNNLAB_TOKEN")
     if not token:
         raise ValueError("give your token with --token or the CNNLAB_TOKEN variable")
+    return token
+
+
+def _submit(args) -> int:
+    from cnnlab.leaderboard import client
+
+    token = _token(args)
     model = _submitted_file(args.model)
     try:
         answer = client.submit(args.server, token, args.task, model, args.name or "")
@@ -206,6 +219,21 @@ def _submit(args) -> int:
     print(f"accuracy {100 * result['accuracy']:.2f}%, {result['images_per_s']:,.0f} images/s "
           f"at batch size 4, {result['reference_ratio']:.3f}x the reference, "
           f"{result['params']:,} parameters")
+    return 0
+
+
+def _final(args) -> int:
+    from cnnlab.leaderboard import client
+
+    token = _token(args)
+    try:
+        answer = client.mark_final(args.server, token, args.submission, not args.unmark)
+    except client.SubmitError as error:
+        print(f"cnnlab final: {error}", file=sys.stderr)
+        return 1
+    finals = ", ".join(map(str, answer["finals"])) or "none"
+    print(f"submission {answer['id']}: {'marked' if answer['final'] else 'unmarked'} final; "
+          f"your final submissions on its task: {finals}")
     return 0
 
 
@@ -238,6 +266,13 @@ def add_leaderboard(commands) -> None:
     task.add_argument("--data-dir", help="where the dataset's own files are (a task on its "
                                          "official test set is refused when they cannot be "
                                          "loaded)")
+    task.add_argument("--opens", metavar="TIME", help="take submissions from this ISO 8601 "
+                                                      "time with its zone (2026-12-01T09:00+01:00)")
+    task.add_argument("--closes", metavar="TIME", help="and until this one; reveal waits for it")
+    task.add_argument("--final", type=int, default=2, metavar="K",
+                      help="how many submissions each student marks for the private ranking "
+                           "(default 2, as Kaggle); with none marked, their best K on the "
+                           "public half count")
     task.add_argument("--daily-limit", type=int, default=5)
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)
@@ -248,6 +283,8 @@ def add_leaderboard(commands) -> None:
 
     reveal = with_db(actions.add_parser("reveal", help="rank a task on its private half"))
     reveal.add_argument("name")
+    reveal.add_argument("--force", action="store_true",
+                        help="reveal before the task's closing time")
     reveal.set_defaults(handler=_reveal)
 
     copies = with_db(actions.add_parser(
@@ -299,3 +336,15 @@ def add_leaderboard(commands) -> None:
     submit.add_argument("--wait", action="store_true", help="wait for the result")
     submit.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     submit.set_defaults(handler=_submit)
+
+    final = commands.add_parser(
+        "final", help="mark one of your leaderboard submissions for the private ranking",
+        description="Mark (or with --unmark, unmark) one of your evaluated submissions as "
+                    "final: the private ranking uses your final submissions (up to the task's "
+                    "limit, 2 by default), or your best ones on the public half when you "
+                    "mark none.")
+    final.add_argument("submission", type=int, help="the submission's number")
+    final.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
+    final.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
+    final.add_argument("--unmark", action="store_true")
+    final.set_defaults(handler=_final)

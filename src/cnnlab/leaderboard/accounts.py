@@ -6,6 +6,7 @@ is constant-time."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import re
@@ -14,7 +15,7 @@ import secrets
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User
+from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User, as_utc, utcnow
 from cnnlab.leaderboard.test_sets import HiddenTestSet
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
@@ -44,9 +45,25 @@ def _official_test_set_loads(dataset: str, data_dir: str | None) -> None:
                          "with --test-images") from None
 
 
+def parse_time(text: str, flag: str) -> datetime.datetime:
+    """An ISO 8601 time with its zone (2026-12-15T23:59+01:00, or Z for UTC): a deadline
+    read in the server's zone instead of the teacher's would be hours off."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected an ISO 8601 time with its zone, e.g. "
+                         "2026-12-15T23:59+01:00 or 2026-12-15T22:59Z") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{flag} {text!r}: give the time zone too (e.g. {text}+01:00, or "
+                         f"{text}Z for UTC)")
+    return moment.astimezone(datetime.UTC)
+
+
 def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 5,
              max_mb: float = 100, exercise: str | None = None,
-             test_set: HiddenTestSet | None = None, data_dir: str | None = None) -> Task:
+             test_set: HiddenTestSet | None = None, data_dir: str | None = None,
+             opens: datetime.datetime | None = None, closes: datetime.datetime | None = None,
+             final: int = 2) -> Task:
     """A model task on a dataset's hidden test split (`test_set`, imported by the teacher, or
     else the dataset's official test set, whose labels are public), or an exercise task that
     grades `cnnlab exercise` files (`exercise` names which) on cases drawn for each
@@ -67,6 +84,12 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
     if test_set is not None and exercise is not None:
         raise ValueError("--test-images applies to a model task (--dataset); an exercise task "
                          "draws its own cases")
+    if opens is not None and closes is not None and not opens < closes:
+        raise ValueError(f"--opens {opens.isoformat()} is not before --closes "
+                         f"{closes.isoformat()}")
+    if not 1 <= final <= 20:
+        raise ValueError(f"--final must be from 1 to 20 (how many submissions each student "
+                         f"marks for the private ranking), got {final}")
     if daily_limit < 1:
         raise ValueError(f"--daily-limit must be at least 1, got {daily_limit}")
     if not 0 < max_mb <= 1024:
@@ -83,7 +106,8 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
             session.flush()  # the task's foreign key needs the set's row first
         task = Task(name=name, dataset=dataset or "", exercise=exercise,
                     daily_limit=daily_limit, max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED,
-                    revealed=False, test_set=test_set.sha256 if test_set else None)
+                    revealed=False, test_set=test_set.sha256 if test_set else None,
+                    opens_at=opens, closes_at=closes, final_count=final)
         session.add(task)
     return task
 
@@ -123,12 +147,17 @@ def clear_copy(engine: Engine, submission_id: int) -> Submission:
     return row
 
 
-def reveal(engine: Engine, name: str) -> Task:
-    """Rank the task on its private half from now on (the deadline has passed)."""
+def reveal(engine: Engine, name: str, force: bool = False) -> Task:
+    """Rank the task on its private half from now on: once it has closed, or before with
+    `force`."""
     with writing(engine) as session:
         task = session.scalar(select(Task).where(Task.name == name))
         if task is None:
             raise ValueError(f"no task named {name!r}")
+        if task.closes_at is not None and utcnow() < as_utc(task.closes_at) and not force:
+            raise ValueError(f"task {name} closes at {as_utc(task.closes_at).isoformat()}: "
+                             "reveal it after that (students may still submit and choose "
+                             "their final submissions), or now with --force")
         task.revealed = True
     return task
 

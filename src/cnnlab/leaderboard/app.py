@@ -81,6 +81,22 @@ def create_app(engine: Engine) -> FastAPI:
                                                 upload.data, upload.label)
         return {"id": submission_id, "status": "queued"}
 
+    @app.post("/api/submissions/{submission_id}/final")
+    async def final(submission_id: int, request: Request):
+        """{"final": true} marks the caller's submission for the private ranking; false
+        unmarks it."""
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("final"), bool):
+            raise Refused(400, 'send JSON {"final": true} to mark the submission final, '
+                               '{"final": false} to unmark it')
+        return await run_in_threadpool(submissions.mark_final, engine, submission_id,
+                                       _bearer(request), body["final"])
+
     @app.get("/api/submissions/{submission_id}")
     def submission(submission_id: int):
         return submissions.submission_view(engine, submission_id)

@@ -64,6 +64,17 @@ def submit(server: str, token: str, task: str, model: str | Path, label: str = "
     return _request(request, timeout)
 
 
+def mark_final(server: str, token: str, submission_id: int, final: bool = True,
+               timeout: float = 30) -> dict:
+    """Mark (or unmark) one of your submissions for the private ranking."""
+    url = f"{server.rstrip('/')}/api/submissions/{int(submission_id)}/final"
+    request = urllib.request.Request(url, data=json.dumps({"final": final}).encode(),
+                                     method="POST", headers={
+                                         "Content-Type": "application/json",
+                                         "Authorization": f"Bearer {token}"})
+    return _request(request, timeout)
+
+
 def status(server: str, submission_id: int, timeout: float = 30) -> dict:
     url = f"{server.rstrip('/')}/api/submissions/{int(submission_id)}"
     return _request(urllib.request.Request(url), timeout)

@@ -49,6 +49,12 @@ class Task(Base):
     max_bytes: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)  # splits the test set into public/private
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)  # ranked on private
+    # When submissions are taken (None: no bound), and how many a student may mark final
+    opens_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
+    closes_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                nullable=True)
+    final_count: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # The imported set it ranks on; None: the dataset's official test set (public labels)
     test_set: Mapped[str | None] = mapped_column(ForeignKey("test_sets.sha256"),
                                                  nullable=True)
@@ -127,6 +133,8 @@ class Submission(Base):
     copy_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     copy_cleared: Mapped[bool] = mapped_column(Boolean, default=False,
                                                server_default=false())
+    # Marked by its author for the private ranking (at most the task's final_count)
+    final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     task: Mapped[Task] = relationship()
     user: Mapped[User] = relationship()

@@ -35,14 +35,29 @@ def find_task(session, name: str) -> Task:
     return task
 
 
+def _outside_phase(task: Task) -> Refused | None:
+    """403 with the times when the task does not take submissions now."""
+    now = utcnow()
+    if task.opens_at is not None and now < as_utc(task.opens_at):
+        return Refused(403, f"task {task.name} opens at {_time(task.opens_at)}; a submission "
+                            "before then is refused")
+    if task.closes_at is not None and now >= as_utc(task.closes_at):
+        return Refused(403, f"task {task.name} closed at {_time(task.closes_at)}; it takes no "
+                            "more submissions")
+    return None
+
+
 def check_caller(engine: Engine, task_name: str, token: str | None) -> tuple[int, int, int]:
-    """(task id, user id, max bytes) before the upload is read: a bad token or task is
-    refused without reading the body."""
+    """(task id, user id, max bytes) before the upload is read: a bad token or task, or a
+    task outside its phase, is refused without reading the body."""
     with reading(engine) as session:
         task = find_task(session, task_name)
         user = authenticate(session, token)
         if user is None:
             raise Refused(401, "missing or unknown token (send 'Authorization: Bearer TOKEN')")
+        refusal = _outside_phase(task)
+        if refusal is not None:
+            raise refusal
         if counted_today(session, task.id, user.id) >= task.daily_limit:  # said before the
             raise _limit_reached(task)  # upload is read; submit() decides under its lock
         return task.id, user.id, task.max_bytes
@@ -84,6 +99,9 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
     except upload_check.Busy as error:
         raise Refused(429, str(error)) from None
     with writing(engine) as session:
+        refusal = _outside_phase(session.get(Task, task_id))  # it may have closed meanwhile
+        if refusal is not None:
+            raise refusal
         if rejection is None:
             # In the same write transaction as the insert, so two uploads at once cannot both
             # pass the limit (SQLite: the write lock is held from BEGIN; PostgreSQL: the
@@ -138,7 +156,7 @@ def submission_view(engine: Engine, submission_id: int) -> dict:
             "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
             "params": row.params, "macs": row.macs,
             "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
-            "copy_of": row.copy_of, "copy_cleared": row.copy_cleared,
+            "copy_of": row.copy_of, "copy_cleared": row.copy_cleared, "final": row.final,
         }
 
 
@@ -158,6 +176,52 @@ def _test_set_view(session, task: Task) -> dict | None:
     return {"hidden": True, "images": stored.images}
 
 
+def mark_final(engine: Engine, submission_id: int, token: str | None, final: bool) -> dict:
+    """Mark (or unmark) one of the caller's own evaluated submissions for the private
+    ranking; at most the task's final_count at once, until the task is revealed."""
+    with writing(engine) as session:
+        user = authenticate(session, token)
+        if user is None:
+            raise Refused(401, "missing or unknown token (send 'Authorization: Bearer TOKEN')")
+        row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
+        if row is None or row.user_id != user.id:  # another's is not even said to exist
+            raise Refused(404, f"you have no submission {submission_id}")
+        task = session.get(Task, row.task_id)
+        if task.exercise:
+            raise Refused(400, "an exercise task ranks every file by its score; it has no "
+                               "final submissions")
+        if task.revealed:
+            raise Refused(403, f"task {task.name} is revealed: the final submissions were "
+                               "fixed when its private ranking came out")
+        if final and row.status != "finished":
+            raise Refused(400, f"submission {submission_id} is {row.status}; only an "
+                               "evaluated submission can be final")
+        marked = session.scalars(select(Submission.id).where(
+            Submission.task_id == task.id, Submission.user_id == user.id,
+            Submission.final.is_(True), Submission.id != row.id).order_by(Submission.id)).all()
+        if final and len(marked) >= task.final_count:
+            raise Refused(409, f"you have marked {task.final_count} final submissions already "
+                               f"({', '.join(map(str, marked))}), the most task {task.name} "
+                               "takes; unmark one first")
+        row.final = final
+        return {"id": row.id, "final": final,
+                "finals": sorted([*marked, row.id] if final else marked)}
+
+
+def _private_candidates(rows: list[tuple], count: int) -> list[tuple]:
+    """Each student's marked final submissions, or where they marked none their best `count`
+    on the public half (the earlier first on a tie): the private half never chooses."""
+    by_user: dict[str, list] = {}
+    for submission, user in rows:
+        by_user.setdefault(user, []).append(submission)
+    kept = []
+    for user, own in by_user.items():
+        chosen = [s for s in own if s.final] or \
+            sorted(own, key=lambda s: (-(s.public_accuracy or 0.0), s.id))[:count]
+        kept += [(submission, user) for submission in chosen]
+    return kept
+
+
 def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
     """The best finished submission per user, ranked by accuracy (ties: faster first) or by
     speed (ties: more accurate first); on an exercise task, by the share of cases passed
@@ -171,10 +235,12 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
         rows = session.execute(
             select(Submission, User.name).join(User, User.id == Submission.user_id)
             .where(Submission.task_id == task.id, Submission.status == "finished")).all()
+        # another student's model is shown to the teacher, never ranked
+        rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
+        if task.revealed and not task.exercise:
+            rows = _private_candidates(rows, task.final_count)
         best: dict[str, tuple] = {}
         for submission, user in rows:
-            if submission.copy_of is not None and not submission.copy_cleared:
-                continue  # another student's model: shown to the teacher, never ranked
             accuracy = _ranked_accuracy(task, submission)
             if task.exercise:  # the score; on a tie the earlier submission
                 key = (accuracy, -submission.id)
@@ -190,9 +256,12 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "task": task.name, "dataset": task.dataset, "exercise": task.exercise,
             "test_set": _test_set_view(session, task),
             "split": "private" if task.revealed else "public", "sort": sort,
+            "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
+            "final_count": task.final_count,
             "rows": [{"rank": rank, "user": user, "submission": sub.id, "label": sub.label,
                       "accuracy": accuracy, "images_per_s": sub.images_per_s,
                       "reference_ratio": sub.reference_ratio, "params": sub.params,
-                      "macs": sub.macs, "submitted_at": _time(sub.created_at)}
+                      "macs": sub.macs, "submitted_at": _time(sub.created_at),
+                      "final": sub.final}
                      for rank, (user, (_, sub, accuracy)) in enumerate(ranked, 1)],
         }
