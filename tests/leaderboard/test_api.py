@@ -41,7 +41,7 @@ def test_a_valid_file_is_queued_and_its_label_stored_as_given(client, board):
     label = "x'); DROP TABLE users; -- <script>alert(1)</script>"
     answer = _post(client, _bytes(minimal_classifier()), label)
     assert answer.status_code == 202
-    assert answer.json() == {"id": 1, "status": "queued"}
+    assert answer.json() == {"id": 1, "status": "queued", "copy_of": None}
     status = client.get("/api/submissions/1").json()
     assert status["status"] == "queued" and status["label"] == label
     assert status["accuracy"] is None and status["user"] == "alice"

@@ -68,6 +68,19 @@ def test_the_fingerprint_ignores_names_and_metadata_but_not_weights(trained_onnx
     assert model_fingerprint(changed_weight(data)) != model_fingerprint(data)
 
 
+def test_the_student_sending_a_copy_hears_it_at_once(board, trained_onnx, capsys):
+    engine, _ = board
+    bob = add_user(engine, "bob")
+    task, users = _ids(engine)
+    original = submissions.submit(engine, task, users["alice"], trained_onnx.read_bytes(), "")
+    with loopback(create_app(engine)) as url:
+        assert main(["submit", str(trained_onnx), "--server", url, "--token", bob,
+                     "--task", "fm"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: its model equals submission {original}, sent earlier by another student: " \
+           "it is flagged as a copy and not ranked" in out
+
+
 def test_a_copy_is_flagged_unranked_and_ranked_once_cleared(board, trained_onnx, tmp_path,
                                                              capsys):
     engine, _ = board

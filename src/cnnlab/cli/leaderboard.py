@@ -58,10 +58,6 @@ def _add_task(args) -> int:
     closes = parse_time(args.closes, "--closes") if args.closes else None
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
                     args.exercise, test_set, args.data_dir, opens, closes, args.final)
-    if opens or closes:
-        print(f"task {task.name} takes submissions "
-              + (f"from {opens.isoformat()} " if opens else "")
-              + (f"until {closes.isoformat()}" if closes else "from then on"))
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
               f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
@@ -80,6 +76,10 @@ def _add_task(args) -> int:
               "honest ones. For a ranking they cannot buy, import a test set they do not have: "
               "--test-images FILE --test-labels FILE (IDX), --test-images FILE.npz, or "
               "--test-images FOLDER (a subfolder of images per class)")
+    if opens or closes:
+        print(f"task {task.name} takes submissions "
+              + (f"from {opens.isoformat()} " if opens else "")
+              + (f"until {closes.isoformat()}" if closes else "from then on"))
     return 0
 
 
@@ -202,6 +202,10 @@ def _submit(args) -> int:
     try:
         answer = client.submit(args.server, token, args.task, model, args.name or "")
         print(f"submission {answer['id']}: {answer['status']}")
+        if answer.get("copy_of"):
+            print(f"note: its model equals submission {answer['copy_of']}, sent earlier by "
+                  "another student: it is flagged as a copy and not ranked unless the "
+                  "teacher clears it")
         if not args.wait:
             return 0
         result = client.wait(args.server, answer["id"], args.poll)

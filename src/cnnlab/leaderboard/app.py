@@ -79,7 +79,8 @@ def create_app(engine: Engine) -> FastAPI:
             raise
         submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
                                                 upload.data, upload.label)
-        return {"id": submission_id, "status": "queued"}
+        view = await run_in_threadpool(submissions.submission_view, engine, submission_id)
+        return {"id": submission_id, "status": "queued", "copy_of": view["copy_of"]}
 
     @app.post("/api/submissions/{submission_id}/final")
     async def final(submission_id: int, request: Request):
