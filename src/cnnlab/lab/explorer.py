@@ -25,7 +25,7 @@ from cnnlab.evaluate.targets import Target
 from cnnlab.lab import uploads
 from cnnlab.models.summary import summarize
 from cnnlab.viz import canvas
-from cnnlab.viz.attribution import attribute, spatial_layers
+from cnnlab.viz.attribution import attribute, softmax, spatial_layers
 from cnnlab.viz.features import signed_grey
 from cnnlab.viz.kernels import kernel_grid
 from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
@@ -179,8 +179,7 @@ class ExploredModel:
 
     def _probabilities(self, pixels: np.ndarray) -> list[float]:
         logits = predict_all(self.predictor, pixels.astype(np.float32)[None] / 255.0)[0]
-        shifted = np.exp(logits.astype(np.float64) - logits.max())
-        return [float(p) for p in shifted / shifted.sum()]
+        return [float(p) for p in softmax(logits)]
 
     # ------------------------------------------------------------------ layers
     def _stage(self, stage) -> int:
@@ -299,12 +298,11 @@ class ExploredModel:
         indices = np.flatnonzero(keep)
         start = _count(offset, "offset", 0)
         count = _count(limit, "limit", 1, PAGE_LIMIT)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        confidence = shifted / shifted.sum(axis=1, keepdims=True)
+        page = indices[start:start + count]
+        confidence = softmax(logits[page]).max(axis=1)  # the page's images only
         return {"total": len(indices), "offset": start, "items": [
             {"index": int(i), "true": int(self.labels[i]), "predicted": int(guesses[i]),
-             "confidence": float(confidence[i, guesses[i]])}
-            for i in indices[start:start + count]]}
+             "confidence": float(p)} for i, p in zip(page, confidence, strict=True)]}
 
     def thumbnail(self, index) -> bytes:
         number = _count(index, "image", 0, len(self.images) - 1)

@@ -40,8 +40,10 @@ class Attribution:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(np.asarray(logits, np.float64) - np.max(logits))
-    return shifted / shifted.sum()
+    """Probabilities along the last axis (one image's logits, or a batch's rows)."""
+    logits = np.asarray(logits, np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def spatial_layers(model, input_shape: tuple[int, ...]) -> list[str]:
