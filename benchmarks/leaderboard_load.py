@@ -23,9 +23,10 @@ from pathlib import Path
 
 from cnnlab.cli import main as cnnlab
 from cnnlab.leaderboard import client
-from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.database import open_database, reading
 from cnnlab.leaderboard.schema import Submission
+from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.users import add_user
 
 
 def free_port() -> int:

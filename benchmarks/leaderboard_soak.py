@@ -36,9 +36,10 @@ from onnx import TensorProto, helper
 
 from cnnlab.cli import main as cnnlab
 from cnnlab.leaderboard import client
-from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.database import open_database, reading
 from cnnlab.leaderboard.schema import Submission
+from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.users import add_user
 
 LIMITS = ["--repeats", "1", "--lease", "10", "--timeout", "20", "--memory-mb", "2048"]
 HONEST_USERS, HOSTILE_USERS = 3, 2

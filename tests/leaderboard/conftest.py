@@ -1,8 +1,9 @@
 import pytest
 
 from cnnlab.cli import main
-from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.database import open_database
+from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.users import add_user
 from tests.leaderboard import postgres
 
 

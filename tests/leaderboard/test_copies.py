@@ -12,11 +12,11 @@ from sqlalchemy import select, update
 
 from cnnlab.cli import main
 from cnnlab.leaderboard import submissions
-from cnnlab.leaderboard.accounts import add_user
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.copies import model_fingerprint
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import Submission, Task, User
+from cnnlab.leaderboard.users import add_user
 from tests.browser import loopback
 
 

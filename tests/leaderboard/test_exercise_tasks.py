@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 from cnnlab.cli import main
 from cnnlab.exercises.catalog import CASES_PER_EXERCISE, get_exercise
 from cnnlab.leaderboard import submissions
-from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.app import create_app
+from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import chromium_page, loopback
 from tests.exercises.solutions import IGNORES_STRIDE, solved

@@ -6,11 +6,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from cnnlab.leaderboard.accounts import add_task, add_user, reveal
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import open_database, writing
 from cnnlab.leaderboard.pages import scatter
 from cnnlab.leaderboard.schema import Submission, Task
+from cnnlab.leaderboard.tasks import add_task, reveal
+from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
 from tests.browser import chromium_page, loopback
 from tests.onnx_models import variant

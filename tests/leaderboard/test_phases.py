@@ -12,10 +12,11 @@ from sqlalchemy import select, update
 
 from cnnlab.cli import main
 from cnnlab.leaderboard import client, submissions
-from cnnlab.leaderboard.accounts import add_task, add_user, reveal
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import Submission, Task, User
+from cnnlab.leaderboard.tasks import add_task, reveal
+from cnnlab.leaderboard.users import add_user
 from tests.browser import loopback
 from tests.onnx_models import minimal_classifier
 

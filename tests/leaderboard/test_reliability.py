@@ -22,10 +22,11 @@ from sqlalchemy import select, text, update
 
 from cnnlab.leaderboard import client as submit_client
 from cnnlab.leaderboard import submissions, upload_check
-from cnnlab.leaderboard.accounts import add_task, add_user
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import connect, open_database, reading, writing
 from cnnlab.leaderboard.schema import Submission, Task, User
+from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import (
     Claim,
     beat,

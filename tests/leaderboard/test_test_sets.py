@@ -17,11 +17,12 @@ from cnnlab.data.idx import write_idx
 from cnnlab.data.splits import stratified_split
 from cnnlab.evaluate.predictors import OnnxPredictor, predict_all
 from cnnlab.leaderboard import submissions
-from cnnlab.leaderboard.accounts import SPLIT_SEED, add_task, add_user
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import open_database, reading
 from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User
+from cnnlab.leaderboard.tasks import SPLIT_SEED, add_task
 from cnnlab.leaderboard.test_sets import read_test_set
+from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import loopback
 

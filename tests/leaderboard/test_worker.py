@@ -10,9 +10,10 @@ from sqlalchemy import update
 
 from cnnlab.cli import main
 from cnnlab.leaderboard import submissions
-from cnnlab.leaderboard.accounts import add_user, reveal
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import Submission
+from cnnlab.leaderboard.tasks import reveal
+from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import (
     Limits,
     claim,

@@ -6,14 +6,16 @@ from __future__ import annotations
 import sys
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from cnnlab.errors import first_line
-from cnnlab.leaderboard import health, pages, submissions
-from cnnlab.leaderboard.submissions import Refused
+from cnnlab.leaderboard import grades, health, pages, submissions
+from cnnlab.leaderboard.database import reading
+from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.upload import UploadRefused, drain, read_upload
+from cnnlab.leaderboard.users import caller
 
 RETRY_AFTER_S = 30
 
@@ -101,6 +103,15 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/api/submissions/{submission_id}")
     def submission(submission_id: int):
         return submissions.submission_view(engine, submission_id)
+
+    @app.get("/api/tasks/{task}/grades.csv")
+    def grades_csv(task: str, request: Request):
+        """The task's grades, for an admin token only."""
+        with reading(engine) as session:
+            caller(session, _bearer(request), admin=True)
+        return Response(grades.grades_csv(engine, task), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{task}-grades.csv"'})
 
     @app.get("/api/tasks/{task}/leaderboard")
     def leaderboard(task: str, sort: str = "accuracy"):

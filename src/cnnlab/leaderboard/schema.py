@@ -75,11 +75,19 @@ class ImportedTestSet(Base):
 
 
 class User(Base):
+    """A student (from the roster, known by their student id: two may share a name) or an
+    admin (the teacher, whose token opens the grades and every submission)."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    student_id: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    # A disabled user's token is refused and their rows leave the ranking
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 
 from sqlalchemy import Engine, and_, func, or_, select
 
 from cnnlab.leaderboard import upload_check
-from cnnlab.leaderboard.accounts import authenticate
 from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import (
     COUNTED,
     ImportedTestSet,
@@ -20,12 +21,7 @@ from cnnlab.leaderboard.schema import (
     as_utc,
     utcnow,
 )
-
-
-class Refused(Exception):
-    def __init__(self, status: int, detail: str, submission_id: int | None = None):
-        super().__init__(detail)
-        self.status, self.detail, self.submission_id = status, detail, submission_id
+from cnnlab.leaderboard.users import caller
 
 
 def find_task(session, name: str) -> Task:
@@ -52,9 +48,7 @@ def check_caller(engine: Engine, task_name: str, token: str | None) -> tuple[int
     task outside its phase, is refused without reading the body."""
     with reading(engine) as session:
         task = find_task(session, task_name)
-        user = authenticate(session, token)
-        if user is None:
-            raise Refused(401, "missing or unknown token (send 'Authorization: Bearer TOKEN')")
+        user = caller(session, token)
         refusal = _outside_phase(task)
         if refusal is not None:
             raise refusal
@@ -180,9 +174,7 @@ def mark_final(engine: Engine, submission_id: int, token: str | None, final: boo
     """Mark (or unmark) one of the caller's own evaluated submissions for the private
     ranking; at most the task's final_count at once, until the task is revealed."""
     with writing(engine) as session:
-        user = authenticate(session, token)
-        if user is None:
-            raise Refused(401, "missing or unknown token (send 'Authorization: Bearer TOKEN')")
+        user = caller(session, token)
         row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
         if row is None or row.user_id != user.id:  # another's is not even said to exist
             raise Refused(404, f"you have no submission {submission_id}")
@@ -213,57 +205,75 @@ def mark_final(engine: Engine, submission_id: int, token: str | None, final: boo
 def _private_candidates(rows: list[tuple], count: int) -> list[tuple]:
     """Each student's marked final submissions, or where they marked none their best `count`
     on the public half (the earlier first on a tie): the private half never chooses."""
-    by_user: dict[str, list] = {}
+    by_user: dict[int, list] = {}
     for submission, user in rows:
-        by_user.setdefault(user, []).append(submission)
+        by_user.setdefault(user.id, []).append((submission, user))
     kept = []
-    for user, own in by_user.items():
-        chosen = [s for s in own if s.final] or \
-            sorted(own, key=lambda s: (-(s.public_accuracy or 0.0), s.id))[:count]
-        kept += [(submission, user) for submission in chosen]
+    for own in by_user.values():
+        kept += [(s, u) for s, u in own if s.final] or \
+            sorted(own, key=lambda pair: (-(pair[0].public_accuracy or 0.0), pair[0].id))[:count]
     return kept
 
 
-def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
-    """The best finished submission per user, ranked by accuracy (ties: faster first) or by
-    speed (ties: more accurate first); on an exercise task, by the share of cases passed
-    (ties: the earlier submission first)."""
+@dataclasses.dataclass(frozen=True)
+class Ranked:
+    rank: int
+    user: User
+    submission: Submission
+    accuracy: float | None  # on the half the ranking uses
+
+
+def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
+    """The best finished submission per student, ranked by accuracy (ties: faster first) or
+    by speed (ties: more accurate first); on an exercise task, by the share of cases passed
+    (ties: the earlier submission first). Disabled users, admins and uncleared copies are
+    not ranked."""
     if sort not in ("accuracy", "speed"):
         raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
+    if task.exercise and sort != "accuracy":
+        raise Refused(400, "an exercise task is ranked by score only (sort=accuracy)")
+    rows = session.execute(
+        select(Submission, User).join(User, User.id == Submission.user_id)
+        .where(Submission.task_id == task.id, Submission.status == "finished",
+               User.disabled.is_(False), User.admin.is_(False))).all()
+    # another student's model is shown to the teacher, never ranked
+    rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
+    if task.revealed and not task.exercise:
+        rows = _private_candidates(rows, task.final_count)
+    best: dict[int, tuple] = {}
+    for submission, user in rows:
+        accuracy = _ranked_accuracy(task, submission)
+        if task.exercise:  # the score; on a tie the earlier submission
+            key = (accuracy, -submission.id)
+        elif sort == "accuracy":
+            key = (accuracy, submission.images_per_s)
+        else:
+            key = (submission.images_per_s, accuracy)
+        if user.id not in best or key > best[user.id][0]:
+            best[user.id] = (key, submission, user, accuracy)
+    ordered = sorted(best.values(), key=lambda entry: (-entry[0][0], -entry[0][1],
+                                                       entry[1].id))
+    return [Ranked(rank, user, submission, accuracy)
+            for rank, (_, submission, user, accuracy) in enumerate(ordered, 1)]
+
+
+def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
+    """The public ranking: `ranking`'s rows as the page and the API show them."""
     with reading(engine) as session:
         task = find_task(session, task_name)
-        if task.exercise and sort != "accuracy":
-            raise Refused(400, "an exercise task is ranked by score only (sort=accuracy)")
-        rows = session.execute(
-            select(Submission, User.name).join(User, User.id == Submission.user_id)
-            .where(Submission.task_id == task.id, Submission.status == "finished")).all()
-        # another student's model is shown to the teacher, never ranked
-        rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
-        if task.revealed and not task.exercise:
-            rows = _private_candidates(rows, task.final_count)
-        best: dict[str, tuple] = {}
-        for submission, user in rows:
-            accuracy = _ranked_accuracy(task, submission)
-            if task.exercise:  # the score; on a tie the earlier submission
-                key = (accuracy, -submission.id)
-            elif sort == "accuracy":
-                key = (accuracy, submission.images_per_s)
-            else:
-                key = (submission.images_per_s, accuracy)
-            if user not in best or key > best[user][0]:
-                best[user] = (key, submission, accuracy)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0][0], -item[1][0][1],
-                                                        item[1][1].id))
+        ranked = ranking(session, task, sort)
         return {
             "task": task.name, "dataset": task.dataset, "exercise": task.exercise,
             "test_set": _test_set_view(session, task),
             "split": "private" if task.revealed else "public", "sort": sort,
             "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
             "final_count": task.final_count,
-            "rows": [{"rank": rank, "user": user, "submission": sub.id, "label": sub.label,
-                      "accuracy": accuracy, "images_per_s": sub.images_per_s,
-                      "reference_ratio": sub.reference_ratio, "params": sub.params,
-                      "macs": sub.macs, "submitted_at": _time(sub.created_at),
-                      "final": sub.final}
-                     for rank, (user, (_, sub, accuracy)) in enumerate(ranked, 1)],
+            "rows": [{"rank": r.rank, "user": r.user.name, "submission": r.submission.id,
+                      "label": r.submission.label, "accuracy": r.accuracy,
+                      "images_per_s": r.submission.images_per_s,
+                      "reference_ratio": r.submission.reference_ratio,
+                      "params": r.submission.params, "macs": r.submission.macs,
+                      "submitted_at": _time(r.submission.created_at),
+                      "final": r.submission.final}
+                     for r in ranked],
         }

@@ -1,16 +1,10 @@
-"""Tasks and users: created from the command line by whoever runs the server.
-
-A token is 256 random bits shown once; only its SHA-256 is stored. A fast hash is enough
-for a random 256-bit secret (nothing to brute-force, unlike a password), and the comparison
-is constant-time."""
+"""Tasks: created, revealed and their copies cleared from the command line by whoever runs the
+server (users are in `users`)."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import re
-import secrets
 
 from sqlalchemy import Engine, select
 
@@ -21,13 +15,6 @@ from cnnlab.leaderboard.test_sets import HiddenTestSet
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10")
 SPLIT_SEED = 2024  # the public/private halves of every task's test set
-# A fixed prefix: a token never starts with "-" (which `--token -x...` would read as an
-# option), and secret scanners can recognise a leaked one.
-TOKEN_PREFIX = "cnnlab_"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _official_test_set_loads(dataset: str, data_dir: str | None) -> None:
@@ -160,26 +147,3 @@ def reveal(engine: Engine, name: str, force: bool = False) -> Task:
                              "their final submissions), or now with --force")
         task.revealed = True
     return task
-
-
-def add_user(engine: Engine, name: str) -> str:
-    """Create a user and return their token (shown once, stored hashed)."""
-    name = name.strip()
-    if not 1 <= len(name) <= 100 or not name.isprintable():
-        raise ValueError(f"user name {name!r}: use 1 to 100 printable characters")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with writing(engine) as session:
-        if session.scalar(select(User).where(User.name == name)):
-            raise ValueError(f"a user named {name!r} exists already")
-        session.add(User(name=name, token_hash=hash_token(token)))
-    return token
-
-
-def authenticate(session, token: str | None) -> User | None:
-    if not token:
-        return None
-    digest = hash_token(token)
-    user = session.scalar(select(User).where(User.token_hash == digest))
-    if user is None or not hmac.compare_digest(user.token_hash, digest):
-        return None
-    return user
