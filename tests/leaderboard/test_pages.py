@@ -18,8 +18,9 @@ from tests.onnx_models import variant
 
 LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
           "dan": "d"}
-FIGURES = {"alice": (0.911, 25000), "bob": (0.93, 3000), "carol": (0.88, 40000),
-           "dan": (0.90, 10000)}  # (public accuracy, images/s); dan is dominated by alice
+FIGURES = {"alice": (0.911, 2.5), "bob": (0.93, 0.3), "carol": (0.88, 4.0),
+           "dan": (0.90, 1.0)}  # (public accuracy, x reference); dan is dominated by alice
+FLOOR = 0.89  # carol is faster than all, and below it
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def site(trained_onnx, tmp_path_factory):
     copy), the first evaluated by the worker, the others given its results with distinct
     figures (the ranking needs differences)."""
     engine = open_database(f"sqlite:///{tmp_path_factory.mktemp('site') / 'board.db'}")
-    add_task(engine, "fm", "fashion-mnist")
+    add_task(engine, "fm", "fashion-mnist", min_accuracy=FLOOR)
     client = TestClient(create_app(engine))
     data = trained_onnx.read_bytes()
     for number, (user, label) in enumerate(LABELS.items()):
@@ -44,8 +45,9 @@ def site(trained_onnx, tmp_path_factory):
         for number, (accuracy, speed) in enumerate(FIGURES.values(), 1):
             session.execute(update(Submission).where(Submission.id == number).values(
                 status="finished", params=result["params"], macs=result["macs"],
-                details=result["details"], reference_ratio=result["reference_ratio"],
-                public_accuracy=accuracy, images_per_s=speed, private_accuracy=1 - accuracy))
+                details=result["details"], reference_ratio=speed,
+                public_accuracy=accuracy, images_per_s=speed * 10_000,
+                private_accuracy=1 - accuracy))
     return engine, client
 
 
@@ -58,8 +60,10 @@ def test_the_table_ranks_and_sorts_on_either_metric_and_escapes_labels(site):
     _, client = site
     page = client.get("/tasks/fm").text
     assert _users_in_order(page) == ["bob", "alice", "dan", "carol"]
-    assert _users_in_order(client.get("/tasks/fm?sort=speed").text) == \
-        ["carol", "alice", "dan", "bob"]
+    by_speed = client.get("/tasks/fm?sort=speed").text
+    assert _users_in_order(by_speed) == ["alice", "dan", "bob"]  # carol: below the floor
+    assert "Speed ranks only submissions at or above 89.00% accuracy (set by the teacher)" \
+        in " ".join(by_speed.split())
     assert "&lt;b&gt;lenet&lt;/b&gt;" in page and "<b>lenet</b>" not in page
     assert "x&#39;); DROP TABLE users;--" in page
     assert "61.7K" in page and "417K" in page  # parameters and MACs read from the file
@@ -73,13 +77,17 @@ def test_the_scatter_marks_exactly_the_pareto_front(site):
     _, client = site
     page = client.get("/tasks/fm").text
     assert page.count('<circle class="front"') == 3 and page.count('<circle class="point"') == 1
-    rows = [{"accuracy": a, "images_per_s": s, "user": u} for u, (a, s) in FIGURES.items()]
-    plot = scatter(rows)
+    rows = [{"accuracy": a, "reference_ratio": s, "user": u} for u, (a, s) in FIGURES.items()]
+    plot = scatter(rows, FLOOR)
     front = {p["row"]["user"] for p in plot["points"] if p["front"]}
     assert front == {"alice", "bob", "carol"}
     by_user = {p["row"]["user"]: p for p in plot["points"]}
     assert by_user["bob"]["y"] < by_user["alice"]["y"] < by_user["carol"]["y"]  # up = better
     assert by_user["carol"]["x"] > by_user["alice"]["x"] > by_user["bob"]["x"]  # right = faster
+    assert [p["label"]["text"] for p in plot["points"]] == list(FIGURES)  # points are named
+    assert by_user["dan"]["y"] < plot["floor"]["y"] < by_user["carol"]["y"]
+    long = scatter([{"accuracy": 0.9, "reference_ratio": 1.0, "user": "x" * 60}])
+    assert long["points"][0]["label"]["text"] == "x" * 17 + "\u2026"
 
 
 def test_the_submission_page_shows_the_public_half_until_reveal(site):
@@ -108,10 +116,20 @@ def test_the_pages_in_chromium(site):
         assert page.locator("#scatter circle").count() == 4
         assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
             .inner_text() == "bob"
-        page.click("text=images/s at batch 4")
+        frame = page.locator("#scatter").bounding_box()
+        texts = page.locator("#scatter text")
+        for index in range(texts.count()):  # ticks, names and the floor: inside the figure
+            box = texts.nth(index).bounding_box()
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= \
+                frame["x"] + frame["width"], texts.nth(index).text_content()
+            assert frame["y"] <= box["y"] and box["y"] + box["height"] <= \
+                frame["y"] + frame["height"], texts.nth(index).text_content()
+        assert sorted(page.locator("#scatter text.name").all_text_contents()) == \
+            sorted(LABELS)
+        page.click("text=speed, x reference")
         page.wait_for_url("**sort=speed")
         assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
-            .inner_text() == "carol"
+            .inner_text() == "alice"
         page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
         page.wait_for_url("**/submissions/1")
         assert page.locator("table.per-class tbody tr").count() == 10

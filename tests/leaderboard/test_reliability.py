@@ -95,7 +95,8 @@ def test_a_failure_of_the_server_is_said_and_does_not_count(board, tmp_path):
     engine, _ = board
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(b"")
-    add_task(engine, "c10", "cifar10", daily_limit=3, max_mb=1, data_dir=str(tmp_path))
+    add_task(engine, "c10", "cifar10", daily_limit=3, max_mb=1, data_dir=str(tmp_path),
+             min_accuracy=0.5)
     archive.unlink()
     with reading(engine) as session:
         task = session.scalar(select(Task).where(Task.name == "c10"))

@@ -165,9 +165,10 @@ def test_ranking_best_per_user_either_metric_and_reveal(board):
     table = submissions.leaderboard_rows(engine, "fm")
     assert [(r["user"], r["submission"], r["accuracy"]) for r in table["rows"]] == \
         [("alice", best_alice, 0.92), ("bob", bob, 0.91)]
+    # by speed, only at or above the default floor (the reference LeNet-5's 91.13%): not
+    # alice's faster 90%, not bob's 91%
     by_speed = submissions.leaderboard_rows(engine, "fm", "speed")["rows"]
-    assert [(r["user"], r["images_per_s"]) for r in by_speed] == [("alice", 5000),
-                                                                  ("bob", 3000)]
+    assert [(r["user"], r["submission"]) for r in by_speed] == [("alice", best_alice)]
     reveal(engine, "fm")
     table = submissions.leaderboard_rows(engine, "fm")
     assert table["split"] == "private"

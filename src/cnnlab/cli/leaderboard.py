@@ -52,12 +52,13 @@ def _add_task(args) -> int:
         from cnnlab.leaderboard.test_sets import read_test_set
 
         test_set = read_test_set(args.test_images, args.test_labels, get_spec(args.dataset))
-    from cnnlab.leaderboard.tasks import parse_time
+    from cnnlab.leaderboard.tasks import parse_accuracy, parse_time
 
     opens = parse_time(args.opens, "--opens") if args.opens else None
     closes = parse_time(args.closes, "--closes") if args.closes else None
+    floor = parse_accuracy(args.min_accuracy) if args.min_accuracy is not None else None
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
-                    args.exercise, test_set, args.data_dir, opens, closes, args.final)
+                    args.exercise, test_set, args.data_dir, opens, closes, args.final, floor)
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
               f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
@@ -76,6 +77,9 @@ def _add_task(args) -> int:
               "honest ones. For a ranking they cannot buy, import a test set they do not have: "
               "--test-images FILE --test-labels FILE (IDX), --test-images FILE.npz, or "
               "--test-images FOLDER (a subfolder of images per class)")
+    if task.min_accuracy is not None:
+        print(f"speed ranks only submissions at or above {100 * task.min_accuracy:.2f}% "
+              f"accuracy ({task.min_accuracy_source})")
     if opens or closes:
         print(f"task {task.name} takes submissions "
               + (f"from {opens.isoformat()} " if opens else "")
@@ -361,6 +365,10 @@ def add_leaderboard(commands) -> None:
                       help="how many submissions each student marks for the private ranking "
                            "(default 2, as Kaggle); with none marked, their best K on the "
                            "public half count")
+    task.add_argument("--min-accuracy", metavar="ACCURACY",
+                      help="speed ranks only submissions at least this accurate (91.13%% or "
+                           "0.9113; 0 ranks all); default on fashion-mnist: the README's "
+                           "LeNet-5 recipe, 91.13%%")
     task.add_argument("--daily-limit", type=int, default=5)
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)

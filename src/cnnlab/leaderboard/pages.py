@@ -51,10 +51,24 @@ def index_page(engine: Engine) -> str:
                for t, n in tasks])
 
 
-def scatter(rows: list[dict]) -> dict:
-    """Positions (SVG units) of every ranked row and of the Pareto front's staircase."""
-    points = [Point(str(i), r["accuracy"], r["images_per_s"]) for i, r in enumerate(rows)
-              if r["accuracy"] is not None and r["images_per_s"]]
+LABEL_CHARS, CHAR_PX = 18, 7  # a point's name: at most this many characters, about this wide
+
+
+def _name_label(name: str, x: float, y: float) -> dict:
+    """A point's name beside it, on whichever side keeps it inside the figure."""
+    text = name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "\u2026"
+    right = x + 8 + CHAR_PX * len(text) <= WIDTH - 2
+    return {"text": text, "x": round(x + 8 if right else x - 8, 1),
+            "y": round(y - 8 if y - 8 > TOP + 10 else y + 16, 1),
+            "anchor": "start" if right else "end"}
+
+
+def scatter(rows: list[dict], floor: float | None = None) -> dict:
+    """Positions (SVG units) of every ranked row (named), of the Pareto front's staircase, and
+    of the accuracy floor's line where it is in view. Speed is the ratio to the reference:
+    images/s measured by different workers are not comparable."""
+    points = [Point(str(i), r["accuracy"], r["reference_ratio"]) for i, r in enumerate(rows)
+              if r["accuracy"] is not None and r["reference_ratio"]]
     if not points:
         return {"points": [], "front": "", "ticks_x": [], "ticks_y": []}
     speeds = [p.speed for p in points]
@@ -65,6 +79,8 @@ def scatter(rows: list[dict]) -> dict:
     y0, y1 = min(accuracies), max(accuracies)
     x0, x1 = (x0 - 0.5, x1 + 0.5) if x0 == x1 else (x0 - 0.05 * (x1 - x0), x1 + 0.05 * (x1 - x0))
     y0, y1 = (y0 - 0.01, y1 + 0.01) if y0 == y1 else (y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0))
+    if not log and x0 < 0:  # a ratio is never below zero, whatever the margin makes
+        x0 = 0.0
 
     def x(speed):
         return LEFT + (fx(speed) - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)
@@ -74,8 +90,11 @@ def scatter(rows: list[dict]) -> dict:
 
     front = pareto_front(points)
     on_front = {p.name for p in front}
-    drawn = [{"x": round(x(p.speed), 1), "y": round(y(p.accuracy), 1),
-              "front": p.name in on_front, "row": rows[int(p.name)]} for p in points]
+    drawn = []
+    for p in points:
+        px, py, row = x(p.speed), y(p.accuracy), rows[int(p.name)]
+        drawn.append({"x": round(px, 1), "y": round(py, 1), "front": p.name in on_front,
+                      "row": row, "label": _name_label(row["user"], px, py)})
     stairs = []
     for point in sorted(front, key=lambda p: -p.speed):
         if stairs:
@@ -88,7 +107,9 @@ def scatter(rows: list[dict]) -> dict:
         "front": " ".join(f"{a:.1f},{b:.1f}" for a, b in stairs),
         "ticks_y": [{"y": round(y(v), 1), "label": f"{100 * v:.1f}%"} for v in ticks_y],
         "ticks_x": [{"x": round(LEFT + (v - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT), 1),
-                     "label": f"{(10 ** v if log else v):,.0f}"} for v in ticks_x],
+                     "label": f"{(10 ** v if log else v):.3g}"} for v in ticks_x],
+        "floor": {"y": round(y(floor), 1), "label": f"floor {100 * floor:.2f}%"}
+        if floor is not None and y0 <= floor <= y1 else None,
         "log": log,
     }
 
@@ -96,7 +117,7 @@ def scatter(rows: list[dict]) -> dict:
 def task_page(engine: Engine, task: str, sort: str) -> str:
     table = leaderboard_rows(engine, task, sort)
     return TEMPLATES.get_template("task.html").render(
-        table=table, plot=scatter(table["rows"]),
+        table=table, plot=scatter(table["rows"], table.get("min_accuracy")),
         size={"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": RIGHT, "top": TOP,
               "bottom": BOTTOM})
 

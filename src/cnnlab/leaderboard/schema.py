@@ -55,6 +55,9 @@ class Task(Base):
     closes_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True),
                                                                 nullable=True)
     final_count: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    # Speed ranks only submissions at least this accurate (None: no floor), and why this figure
+    min_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min_accuracy_source: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # The imported set it ranks on; None: the dataset's official test set (public labels)
     test_set: Mapped[str | None] = mapped_column(ForeignKey("test_sets.sha256"),
                                                  nullable=True)

@@ -148,6 +148,7 @@ def submission_view(engine: Engine, submission_id: int) -> dict:
             "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
             "accuracy": _ranked_accuracy(task, row),
             "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
+            "ratio_spread": ratio_spread(row), "worker": _host(row.worker),
             "params": row.params, "macs": row.macs,
             "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
             "copy_of": row.copy_of, "copy_cleared": row.copy_cleared, "final": row.final,
@@ -217,17 +218,51 @@ def _private_candidates(rows: list[tuple], count: int) -> list[tuple]:
 
 @dataclasses.dataclass(frozen=True)
 class Ranked:
-    rank: int
+    rank: int  # shared by speeds within their measured spread
     user: User
     submission: Submission
     accuracy: float | None  # on the half the ranking uses
 
 
+def ratio_spread(submission: Submission) -> float | None:
+    """How far apart (max - min, over the median) the repeats' ratios to the reference
+    landed: the speed figure's own noise."""
+    speed = (submission.details or {}).get("speed") or {}
+    return (speed.get("reference") or {}).get("ratio_spread")
+
+
+def _within_spread(faster: Submission, slower: Submission) -> bool:
+    """Whether two speeds differ by no more than either one's measured spread."""
+    margin = max(faster.reference_ratio * (ratio_spread(faster) or 0.0),
+                 slower.reference_ratio * (ratio_spread(slower) or 0.0))
+    return faster.reference_ratio - slower.reference_ratio <= margin
+
+
+def _speed_order(best: list[tuple]) -> list[tuple[int, tuple]]:
+    """(rank, entry) by speed: a speed within the spread of its group's fastest shares that
+    rank, and inside a group the more accurate (then the earlier) comes first."""
+    entries = sorted(best, key=lambda e: (-e[1].reference_ratio, -(e[3] or 0.0), e[1].id))
+    groups: list[list[tuple]] = []
+    for entry in entries:
+        if groups and _within_spread(groups[-1][0][1], entry[1]):
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    ordered, rank = [], 1
+    for group in groups:
+        group.sort(key=lambda e: (-(e[3] or 0.0), -e[1].reference_ratio, e[1].id))
+        ordered += [(rank, entry) for entry in group]
+        rank += len(group)
+    return ordered
+
+
 def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
-    """The best finished submission per student, ranked by accuracy (ties: faster first) or
-    by speed (ties: more accurate first); on an exercise task, by the share of cases passed
-    (ties: the earlier submission first). Disabled users, admins and uncleared copies are
-    not ranked."""
+    """The best finished submission per student, ranked by accuracy (ties: faster first), or
+    by speed as the course ranks it: the ratio to the reference (comparable across workers'
+    machines, unlike images/s), only at or above the task's accuracy floor, speeds within
+    their measured spread sharing a rank (more accurate first among them); on an exercise
+    task, by the share of cases passed (ties: the earlier submission first). Disabled users,
+    admins and uncleared copies are not ranked."""
     if sort not in ("accuracy", "speed"):
         raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
     if task.exercise and sort != "accuracy":
@@ -240,21 +275,32 @@ def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
     rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
     if task.revealed and not task.exercise:
         rows = _private_candidates(rows, task.final_count)
+    if sort == "speed":  # "faster while keeping the same prediction" is the improvement
+        rows = [(s, u) for s, u in rows if s.reference_ratio is not None and (
+            task.min_accuracy is None or (_ranked_accuracy(task, s) or 0.0) >= task.min_accuracy)]
     best: dict[int, tuple] = {}
     for submission, user in rows:
         accuracy = _ranked_accuracy(task, submission)
         if task.exercise:  # the score; on a tie the earlier submission
             key = (accuracy, -submission.id)
         elif sort == "accuracy":
-            key = (accuracy, submission.images_per_s)
+            key = (accuracy, submission.reference_ratio or 0.0)
         else:
-            key = (submission.images_per_s, accuracy)
+            key = (submission.reference_ratio, accuracy)
         if user.id not in best or key > best[user.id][0]:
             best[user.id] = (key, submission, user, accuracy)
-    ordered = sorted(best.values(), key=lambda entry: (-entry[0][0], -entry[0][1],
-                                                       entry[1].id))
+    if sort == "speed":
+        ordered = _speed_order(list(best.values()))
+    else:
+        ordered = list(enumerate(sorted(best.values(), key=lambda e: (
+            -e[0][0], -e[0][1], e[1].id)), 1))
     return [Ranked(rank, user, submission, accuracy)
-            for rank, (_, submission, user, accuracy) in enumerate(ordered, 1)]
+            for rank, (_, submission, user, accuracy) in ordered]
+
+
+def _host(worker: str | None) -> str | None:
+    """The machine a worker ran on (its name is host:pid)."""
+    return worker.rpartition(":")[0] or worker if worker else None
 
 
 def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> dict:
@@ -267,11 +313,14 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "test_set": _test_set_view(session, task),
             "split": "private" if task.revealed else "public", "sort": sort,
             "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
-            "final_count": task.final_count,
+            "final_count": task.final_count, "min_accuracy": task.min_accuracy,
+            "min_accuracy_source": task.min_accuracy_source,
             "rows": [{"rank": r.rank, "user": r.user.name, "submission": r.submission.id,
                       "label": r.submission.label, "accuracy": r.accuracy,
                       "images_per_s": r.submission.images_per_s,
                       "reference_ratio": r.submission.reference_ratio,
+                      "ratio_spread": ratio_spread(r.submission),
+                      "worker": _host(r.submission.worker),
                       "params": r.submission.params, "macs": r.submission.macs,
                       "submitted_at": _time(r.submission.created_at),
                       "final": r.submission.final}
