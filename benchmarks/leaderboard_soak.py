@@ -220,7 +220,7 @@ def main() -> int:
 
     fleet = Fleet(db, folder, args.workers)
     answers: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    accepted: dict[str, int] = {}  # honest label -> id answered
+    accepted: dict[str, str] = {}  # honest label -> key answered
     unanswered: list[str] = []  # honest labels whose upload got no answer (a kill)
     kills = collections.Counter()
     slowest_health = 0.0

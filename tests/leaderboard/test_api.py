@@ -41,8 +41,10 @@ def test_a_valid_file_is_queued_and_its_label_stored_as_given(client, board):
     label = "x'); DROP TABLE users; -- <script>alert(1)</script>"
     answer = _post(client, _bytes(minimal_classifier()), label)
     assert answer.status_code == 202
-    assert answer.json() == {"id": 1, "status": "queued", "copy_of": None}
-    status = client.get("/api/submissions/1").json()
+    key = answer.json()["id"]
+    assert answer.json() == {"id": key, "status": "queued", "flagged_copy": False}
+    assert len(key) == 22 and key != "1"  # 128 random bits, not a count
+    status = client.get(f"/api/submissions/{key}").json()
     assert status["status"] == "queued" and status["label"] == label
     assert status["accuracy"] is None and status["user"] == "alice"
     with reading(board[0]) as session:
@@ -160,19 +162,20 @@ def test_labels_too_long_and_uploads_without_a_file(client):
     assert answer.status_code == 400 and "multipart/form-data" in answer.json()["detail"]
 
 
-def test_tokens_tasks_and_ids_that_do_not_exist(client):
+def test_tokens_tasks_and_ids_that_do_not_exist(client, board):
+    token = board[1]
     assert _post(client, b"x", task="nope").status_code == 404
     client.headers["Authorization"] = "Bearer not-a-token"
     answer = _post(client, _bytes(minimal_classifier()))
     assert answer.status_code == 401 and "token" in answer.json()["detail"]
     del client.headers["Authorization"]
     assert _post(client, _bytes(minimal_classifier())).status_code == 401
-    assert client.get("/api/submissions/99").status_code == 404
-    for too_big in ("2147483648", "9223372036854775808", "99999999999999999999", "0", "-1"):
-        answer = client.get(f"/api/submissions/{too_big}")
-        assert answer.status_code == 404 and answer.json()["detail"] == \
-            f"no submission {int(too_big)}"
-        assert client.get(f"/submissions/{too_big}").status_code == 404  # the page too
+    assert client.get("/api/submissions/99").status_code == 401  # a result needs a token
+    client.headers["Authorization"] = f"Bearer {token}"
+    for key in ("1", "2147483648", "99999999999999999999", "0", "-1", "x" * 33, "%00"):
+        answer = client.get(f"/api/submissions/{key}")
+        assert answer.status_code == 404 and answer.json()["detail"].startswith(
+            "you have no submission"), key
     assert client.get("/api/tasks/nope/leaderboard").status_code == 404
 
 

@@ -88,6 +88,18 @@ def _board(tmp_path, capsys) -> tuple[str, str]:
     return db, capsys.readouterr().out.strip().splitlines()[-1]
 
 
+def _key(db: str) -> str:
+    with reading(open_database(db)) as session:
+        return session.execute(text("select key from submissions where id = 1")).scalar()
+
+
+def _stored(url: str, token: str, key: str) -> dict:
+    request = urllib.request.Request(f"{url}/api/submissions/{key}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
 @pytest.mark.slow
 def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
     db, token = _board(tmp_path, capsys)
@@ -95,9 +107,9 @@ def test_serve_and_submit_end_to_end(tmp_path, trained_onnx, capsys):
         assert main(["submit", str(trained_onnx), "--server", url, "--token", token,
                      "--task", "fm", "--name", "lenet", "--wait", "--poll", "0.5"]) == 0
         printed = capsys.readouterr().out
-        with urllib.request.urlopen(f"{url}/api/submissions/1", timeout=5) as answer:
-            stored = json.loads(answer.read())
-        assert "submission 1: queued" in printed and "submission 1: finished" in printed
+        key = _key(db)
+        stored = _stored(url, token, key)
+        assert f"submission {key}: queued" in printed and f"submission {key}: finished" in printed
         assert f"accuracy {100 * stored['accuracy']:.2f}%" in printed
         assert stored["label"] == "lenet" and stored["params"] == 61706
         assert main(["submit", str(trained_onnx), "--server", url, "--token", "wrong",
@@ -126,8 +138,7 @@ def test_a_run_folder_is_exported_under_its_own_contract_and_scores_as_in_torch(
         assert main(["submit", "run", "--server", url, "--token", token, "--task", "fm",
                      "--wait", "--poll", "0.5"]) == 0
         printed = capsys.readouterr().out
-        with urllib.request.urlopen(f"{url}/api/submissions/1", timeout=5) as answer:
-            stored = json.loads(answer.read())
+        stored = _stored(url, token, _key(db))
     assert "the model receiving pixels in [0, 1], not normalised" in printed
     assert (tmp_path / "run" / "model.onnx").is_file()
 

@@ -13,6 +13,7 @@ from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import chromium_page, loopback
 from tests.exercises.solutions import IGNORES_STRIDE, solved
+from tests.leaderboard.lookup import key_of, sign_in_page, signed_in
 
 CONV2D = get_exercise("conv2d").student_file()
 FILES = {"alice": solved(CONV2D, "conv2d"), "bob": solved(CONV2D, "conv2d", IGNORES_STRIDE),
@@ -30,12 +31,13 @@ def _upload(client, token, text: str, label: str):
 def graded(engine):
     add_task(engine, "bp", None, exercise="conv2d")
     client = TestClient(create_app(engine))
+    tokens = {user: add_user(engine, user) for user in FILES}
     for user, text in FILES.items():
-        answer = _upload(client, add_user(engine, user), text, f"{user}'s")
+        answer = _upload(client, tokens[user], text, f"{user}'s")
         assert answer.status_code == 202, answer.text
     for _ in FILES:
         assert work_once(engine, "w", LIMITS)
-    return engine, client
+    return engine, signed_in(TestClient(create_app(engine)), tokens["bob"])
 
 
 def test_exercise_files_are_graded_and_ranked_by_score(graded):
@@ -47,7 +49,7 @@ def test_exercise_files_are_graded_and_ranked_by_score(graded):
     scores = [row["accuracy"] for row in table["rows"]]
     assert scores[0] == 1.0 and 0 < scores[1] < 1 and scores[2] == 0.0
     assert client.get("/api/tasks/bp/leaderboard?sort=speed").status_code == 400
-    bob = client.get(f"/submissions/{table['rows'][1]['submission']}").text
+    bob = client.get(f"/submissions/{table['rows'][1]['key']}").text
     assert bob.count("passed") == round(scores[1] * CASES_PER_EXERCISE)
     assert "differs from torch&#39;s by up to" in bob  # the failing cases, with the reason
     assert "exercise: conv2d" in client.get("/tasks/bp").text
@@ -86,19 +88,20 @@ def test_the_exercise_pages_in_chromium(tmp_path):
     engine = open_database(f"sqlite:///{tmp_path / 'board.db'}")
     add_task(engine, "bp", None, exercise="conv2d")
     client = TestClient(create_app(engine))
-    for user in ("alice", "carol"):
-        assert _upload(client, add_user(engine, user), FILES[user], f"{user}'s").status_code \
-            == 202
+    tokens = {user: add_user(engine, user) for user in ("alice", "carol")}
+    for user, token in tokens.items():
+        assert _upload(client, token, FILES[user], f"{user}'s").status_code == 202
         assert work_once(engine, "w", LIMITS)
     errors = []
     with loopback(create_app(engine)) as url, chromium_page(errors) as page:
+        sign_in_page(page, url, tokens["carol"])  # her own submission's page is hers
         page.goto(f"{url}/tasks/bp")
         rows = page.locator("#ranking tbody tr")
         assert rows.count() == 2
         assert rows.first.locator("td").nth(1).inner_text() == "alice"
         assert rows.first.locator("td").nth(3).inner_text() == "100.00%"
         page.click("text=carol's")
-        page.wait_for_url("**/submissions/2")
+        page.wait_for_url(f"**/submissions/{key_of(engine, 2)}")
         assert page.locator("table.cases tbody tr").count() == CASES_PER_EXERCISE
         assert "the backward is not written yet" in page.locator("table.cases").inner_text()
     assert errors == []

@@ -14,6 +14,7 @@ from cnnlab.leaderboard.tasks import add_task, reveal
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child
 from tests.browser import chromium_page, loopback
+from tests.leaderboard.lookup import key_of, sign_in_page, signed_in
 from tests.onnx_models import variant
 
 LABELS = {"alice": "<b>lenet</b>", "bob": "x'); DROP TABLE users;--", "carol": "c",
@@ -32,11 +33,12 @@ def site(trained_onnx, tmp_path_factory):
     add_task(engine, "fm", "fashion-mnist", min_accuracy=FLOOR)
     client = TestClient(create_app(engine))
     data = trained_onnx.read_bytes()
+    tokens = {user: add_user(engine, user) for user in LABELS}
     for number, (user, label) in enumerate(LABELS.items()):
         model = variant(data, number)  # one's own model each: an identical one is a copy
         answer = client.post("/api/tasks/fm/submissions", files={"file": ("m.onnx", model)},
                              data={"name": label},
-                             headers={"Authorization": f"Bearer {add_user(engine, user)}"})
+                             headers={"Authorization": f"Bearer {tokens[user]}"})
         assert answer.status_code == 202
     job = claim(engine, "w", Limits(repeats=1))
     result = evaluate_in_child(job, Limits(repeats=1))
@@ -48,7 +50,7 @@ def site(trained_onnx, tmp_path_factory):
                 details=result["details"], reference_ratio=speed,
                 public_accuracy=accuracy, images_per_s=speed * 10_000,
                 private_accuracy=1 - accuracy))
-    return engine, client
+    return engine, signed_in(client, tokens["alice"]), tokens
 
 
 def _users_in_order(page: str) -> list[str]:
@@ -57,7 +59,7 @@ def _users_in_order(page: str) -> list[str]:
 
 
 def test_the_table_ranks_and_sorts_on_either_metric_and_escapes_labels(site):
-    _, client = site
+    _, client, _ = site
     page = client.get("/tasks/fm").text
     assert _users_in_order(page) == ["bob", "alice", "dan", "carol"]
     by_speed = client.get("/tasks/fm?sort=speed").text
@@ -74,7 +76,7 @@ def test_the_table_ranks_and_sorts_on_either_metric_and_escapes_labels(site):
 
 
 def test_the_scatter_marks_exactly_the_pareto_front(site):
-    _, client = site
+    _, client, _ = site
     page = client.get("/tasks/fm").text
     assert page.count('<circle class="front"') == 3 and page.count('<circle class="point"') == 1
     rows = [{"accuracy": a, "reference_ratio": s, "user": u} for u, (a, s) in FIGURES.items()]
@@ -91,27 +93,30 @@ def test_the_scatter_marks_exactly_the_pareto_front(site):
 
 
 def test_the_submission_page_shows_the_public_half_until_reveal(site):
-    engine, client = site
-    page = client.get("/submissions/1").text
+    engine, client, _ = site
+    alice = key_of(engine, 1)
+    page = client.get(f"/submissions/{alice}").text
     assert "Public half: 5,000 images" in page and "Private half" not in page
     assert page.count("<tr><td>") >= 10 + 6  # ten classes, six figures
     assert "Ankle boot" in page and "&lt;b&gt;lenet&lt;/b&gt;" in page
     reveal(engine, "fm")
     try:
-        page = client.get("/submissions/1").text
+        page = client.get(f"/submissions/{alice}").text
         assert "Public half" in page and "Private half: 5,000 images" in page
         assert _users_in_order(client.get("/tasks/fm").text)[0] == "carol"  # private: 0.12
     finally:
         with writing(engine) as session:
             session.execute(update(Task).values(revealed=False))
     assert client.get("/submissions/99").status_code == 404
+    assert client.get(f"/submissions/{key_of(engine, 2)}").status_code == 404  # bob's
 
 
 @pytest.mark.browser
 def test_the_pages_in_chromium(site):
-    engine, _ = site
+    engine, _, tokens = site
     errors = []
     with loopback(create_app(engine)) as url, chromium_page(errors) as page:
+        sign_in_page(page, url, tokens["alice"])
         page.goto(f"{url}/tasks/fm")
         assert page.locator("#scatter circle").count() == 4
         assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
@@ -131,6 +136,6 @@ def test_the_pages_in_chromium(site):
         assert page.locator("#ranking tbody tr").first.locator("td").nth(1) \
             .inner_text() == "alice"
         page.click("text=<b>lenet</b>")  # the label, shown as typed, links to its page
-        page.wait_for_url("**/submissions/1")
+        page.wait_for_url(f"**/submissions/{key_of(engine, 1)}")
         assert page.locator("table.per-class tbody tr").count() == 10
     assert errors == []

@@ -8,6 +8,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from cnnlab.cli import main
@@ -18,6 +19,7 @@ from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.tasks import add_task, reveal
 from cnnlab.leaderboard.users import add_user
 from tests.browser import loopback
+from tests.leaderboard.lookup import key_of, signed_in
 from tests.onnx_models import minimal_classifier
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -68,7 +70,7 @@ def _finished(engine, user: str, number: int, public: float, private: float) -> 
         session.execute(update(Submission).where(Submission.id == submission).values(
             status="finished", public_accuracy=public, private_accuracy=private,
             images_per_s=1000.0 + number))
-    return submission
+    return key_of(engine, submission)
 
 
 def test_the_private_ranking_uses_the_finals_and_never_the_private_half(board):
@@ -86,8 +88,8 @@ def test_the_private_ranking_uses_the_finals_and_never_the_private_half(board):
         assert client.mark_final(url, alice, a2, final=False)["finals"] == [a1]
         with pytest.raises(client.SubmitError, match="404: you have no submission"):
             client.mark_final(url, bob, a1)  # alice's: bob cannot mark it
-        with urllib.request.urlopen(f"{url}/submissions/{a1}", timeout=30) as response:
-            assert "Marked final by its author" in response.read().decode()
+        page = signed_in(TestClient(create_app(engine)), alice).get(f"/submissions/{a1}").text
+        assert "Marked final by its author" in page
         with urllib.request.urlopen(f"{url}/tasks/fm", timeout=30) as response:
             page = " ".join(response.read().decode().split())
         assert "the submissions they mark final (up to 2" in page
@@ -99,7 +101,7 @@ def test_the_private_ranking_uses_the_finals_and_never_the_private_half(board):
     after = submissions.leaderboard_rows(engine, "fm")["rows"]
     # alice: her one final (0.70), not her 0.99; bob: none marked, so his best two on the
     # public half (0.91, 0.89), of which the better private is 0.65, not his 0.99
-    assert [(r["user"], r["submission"], r["accuracy"]) for r in after] == \
+    assert [(r["user"], r["key"], r["accuracy"]) for r in after] == \
         [("alice", a1, 0.70), ("bob", b2, 0.65)]
 
 
@@ -111,7 +113,7 @@ def test_final_marks_are_limited_to_evaluated_submissions_and_the_task_s_count(b
     with reading(engine) as session:
         task = session.scalar(select(Task).where(Task.name == "fm")).id
         owner = session.scalar(select(User).where(User.name == "alice")).id
-    queued = submissions.submit(engine, task, owner, model(9), "")
+    queued = key_of(engine, submissions.submit(engine, task, owner, model(9), ""))
     with loopback(create_app(engine)) as url:
         client.mark_final(url, alice, marked[0])
         client.mark_final(url, alice, marked[1])

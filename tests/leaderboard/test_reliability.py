@@ -442,7 +442,7 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(board, tmp_pa
         model = tmp_path / "m.onnx"
         model.write_bytes(HONEST)
         answer = submit_client.submit(url, token, "fm", model)
-        assert submit_client.wait(url, answer["id"], 0.5, 180)["status"] == "finished"
+        assert submit_client.wait(url, token, answer["id"], 0.5, 180)["status"] == "finished"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         _, errors = server.communicate(timeout=60)

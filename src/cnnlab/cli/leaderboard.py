@@ -290,13 +290,12 @@ def _submit(args) -> int:
     try:
         answer = client.submit(args.server, token, args.task, model, args.name or "")
         print(f"submission {answer['id']}: {answer['status']}")
-        if answer.get("copy_of"):
-            print(f"note: its model equals submission {answer['copy_of']}, sent earlier by "
-                  "another student: it is flagged as a copy and not ranked unless the "
-                  "teacher clears it")
+        if answer.get("flagged_copy"):
+            print("note: its model equals a submission sent earlier by another student: it "
+                  "is flagged as a copy and not ranked unless the teacher clears it")
         if not args.wait:
             return 0
-        result = client.wait(args.server, answer["id"], args.poll)
+        result = client.wait(args.server, token, answer["id"], args.poll)
     except client.SubmitError as error:
         print(f"cnnlab submit: {error}", file=sys.stderr)
         return 1
@@ -484,7 +483,8 @@ def add_leaderboard(commands) -> None:
                     "final: the private ranking uses your final submissions (up to the task's "
                     "limit, 2 by default), or your best ones on the public half when you "
                     "mark none.")
-    final.add_argument("submission", type=int, help="the submission's number")
+    final.add_argument("submission", metavar="ID",
+                       help="the submission's id, as cnnlab submit printed it")
     final.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
     final.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
     final.add_argument("--unmark", action="store_true")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from cnnlab.errors import first_line
-from cnnlab.leaderboard import grades, health, pages, submissions
+from cnnlab.leaderboard import grades, health, pages, signin, submissions
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.upload import UploadRefused, drain, read_upload
@@ -26,13 +26,46 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+# Public rows name no submission: a student's page and result are theirs alone
+PRIVATE_ROW_FIELDS = ("submission", "key", "user_id")
+
+
+def _bearer_user(engine: Engine, request: Request):
+    with reading(engine) as session:
+        return caller(session, _bearer(request))
+
+
+def _secure(request: Request) -> bool:
+    """Whether the cookie may travel over HTTPS only (behind a proxy that says so too)."""
+    return request.url.scheme == "https" or \
+        request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
+async def _form(request: Request) -> dict:
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
+
+    def viewer(request: Request):
+        return signin.viewer(engine, request.cookies.get(signin.SESSION_COOKIE))
+
+    def viewer_if_possible(request: Request):
+        """For an error page: who is signed in, unless the database is what failed."""
+        try:
+            return viewer(request)
+        except DBAPIError:
+            return None
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused):
         if not request.url.path.startswith("/api/"):  # a page: answer with a page
-            return HTMLResponse(pages.error_page(error.status, error.detail),
+            from starlette.concurrency import run_in_threadpool
+
+            who = await run_in_threadpool(viewer_if_possible, request)
+            return HTMLResponse(pages.error_page(error.status, error.detail, who),
                                 status_code=error.status)
         body = {"detail": error.detail}
         if error.submission_id is not None:
@@ -82,14 +115,15 @@ def create_app(engine: Engine) -> FastAPI:
         submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
                                                 upload.data, upload.label)
         view = await run_in_threadpool(submissions.submission_view, engine, submission_id)
-        return {"id": submission_id, "status": "queued", "copy_of": view["copy_of"]}
+        return {"id": view["id"], "status": "queued", "flagged_copy": view["flagged_copy"]}
 
-    @app.post("/api/submissions/{submission_id}/final")
-    async def final(submission_id: int, request: Request):
+    @app.post("/api/submissions/{key}/final")
+    async def final(key: str, request: Request):
         """{"final": true} marks the caller's submission for the private ranking; false
         unmarks it."""
         from starlette.concurrency import run_in_threadpool
 
+        user = await run_in_threadpool(_bearer_user, engine, request)
         try:
             body = await request.json()
         except ValueError:
@@ -97,12 +131,13 @@ def create_app(engine: Engine) -> FastAPI:
         if not isinstance(body, dict) or not isinstance(body.get("final"), bool):
             raise Refused(400, 'send JSON {"final": true} to mark the submission final, '
                                '{"final": false} to unmark it')
-        return await run_in_threadpool(submissions.mark_final, engine, submission_id,
-                                       _bearer(request), body["final"])
+        return await run_in_threadpool(submissions.mark_final, engine, key, user,
+                                       body["final"])
 
-    @app.get("/api/submissions/{submission_id}")
-    def submission(submission_id: int):
-        return submissions.submission_view(engine, submission_id)
+    @app.get("/api/submissions/{key}")
+    def submission(key: str, request: Request):
+        """The caller's own submission (any, for an admin): 404 for anybody else's."""
+        return submissions.private_view(engine, key, _bearer_user(engine, request))
 
     @app.get("/api/tasks/{task}/grades.csv")
     def grades_csv(task: str, request: Request):
@@ -115,18 +150,83 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/api/tasks/{task}/leaderboard")
     def leaderboard(task: str, sort: str = "accuracy"):
-        return submissions.leaderboard_rows(engine, task, sort)
+        table = submissions.leaderboard_rows(engine, task, sort)
+        table["rows"] = [{k: v for k, v in row.items() if k not in PRIVATE_ROW_FIELDS}
+                         for row in table["rows"]]
+        return table
 
     @app.get("/", response_class=HTMLResponse)
-    def index():
-        return pages.index_page(engine)
+    def index(request: Request):
+        return pages.index_page(engine, viewer(request))
 
     @app.get("/tasks/{task}", response_class=HTMLResponse)
-    def task_page(task: str, sort: str = "accuracy"):
-        return pages.task_page(engine, task, sort)
+    def task_page(task: str, request: Request, sort: str = "accuracy"):
+        return pages.task_page(engine, task, sort, viewer(request))
 
-    @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
-    def submission_page(submission_id: int):
-        return pages.submission_page(engine, submission_id)
+    @app.get("/submissions/{key}", response_class=HTMLResponse)
+    def submission_page(key: str, request: Request):
+        return pages.submission_page(engine, key, viewer(request))
+
+    @app.get("/signin", response_class=HTMLResponse)
+    def signin_form(request: Request):
+        value = request.cookies.get(signin.SIGNIN_COOKIE) or signin.new_secret()
+        response = HTMLResponse(pages.signin_page(value))
+        response.set_cookie(signin.SIGNIN_COOKIE, value, httponly=True, samesite="strict",
+                            secure=_secure(request), max_age=3600)
+        return response
+
+    @app.post("/signin", response_class=HTMLResponse)
+    async def signin_submit(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        form = await _form(request)
+        expected = request.cookies.get(signin.SIGNIN_COOKIE)
+        signin.check_csrf(expected, form.get("csrf"))
+        try:
+            cookie, expires = await run_in_threadpool(signin.sign_in, engine,
+                                                      form.get("token", ""))
+        except Refused as refused:  # the form again, saying why
+            return HTMLResponse(pages.signin_page(expected, refused.detail),
+                                status_code=refused.status)
+        response = RedirectResponse("/me", status_code=303)
+        response.set_cookie(signin.SESSION_COOKIE, cookie, httponly=True, samesite="lax",
+                            secure=_secure(request), expires=expires)
+        response.delete_cookie(signin.SIGNIN_COOKIE)
+        return response
+
+    @app.post("/signout")
+    async def signout(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        form = await _form(request)
+        who = await run_in_threadpool(viewer, request)
+        if who is not None:
+            signin.check_csrf(who[1], form.get("csrf"))
+            await run_in_threadpool(signin.sign_out, engine,
+                                    request.cookies.get(signin.SESSION_COOKIE))
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(signin.SESSION_COOKIE)
+        return response
+
+    @app.get("/me", response_class=HTMLResponse)
+    def own_page(request: Request):
+        return pages.own_page(engine, viewer(request))
+
+    @app.post("/me/final")
+    async def own_final(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
+        form = await _form(request)
+        who = await run_in_threadpool(viewer, request)
+        if who is None:
+            raise Refused(401, "sign in with your token to mark your final submissions")
+        signin.check_csrf(who[1], form.get("csrf"))
+        await run_in_threadpool(submissions.mark_final, engine, form.get("key", ""), who[0],
+                                form.get("final") == "1")
+        return RedirectResponse("/me", status_code=303)
+
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request):
+        return pages.admin_page(engine, viewer(request))
 
     return app

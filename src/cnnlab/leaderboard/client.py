@@ -64,30 +64,37 @@ def submit(server: str, token: str, task: str, model: str | Path, label: str = "
     return _request(request, timeout)
 
 
-def mark_final(server: str, token: str, submission_id: int, final: bool = True,
+def _submission_url(server: str, key: str) -> str:
+    return f"{server.rstrip('/')}/api/submissions/{urllib.parse.quote(str(key), safe='')}"
+
+
+def mark_final(server: str, token: str, key: str, final: bool = True,
                timeout: float = 30) -> dict:
     """Mark (or unmark) one of your submissions for the private ranking."""
-    url = f"{server.rstrip('/')}/api/submissions/{int(submission_id)}/final"
-    request = urllib.request.Request(url, data=json.dumps({"final": final}).encode(),
+    request = urllib.request.Request(f"{_submission_url(server, key)}/final",
+                                     data=json.dumps({"final": final}).encode(),
                                      method="POST", headers={
                                          "Content-Type": "application/json",
                                          "Authorization": f"Bearer {token}"})
     return _request(request, timeout)
 
 
-def status(server: str, submission_id: int, timeout: float = 30) -> dict:
-    url = f"{server.rstrip('/')}/api/submissions/{int(submission_id)}"
-    return _request(urllib.request.Request(url), timeout)
+def status(server: str, token: str, key: str, timeout: float = 30) -> dict:
+    """One of your submissions (only its author, or an admin, may read it)."""
+    request = urllib.request.Request(_submission_url(server, key),
+                                     headers={"Authorization": f"Bearer {token}"})
+    return _request(request, timeout)
 
 
-def wait(server: str, submission_id: int, poll_s: float = 2.0, limit_s: float = 3600) -> dict:
+def wait(server: str, token: str, key: str, poll_s: float = 2.0,
+         limit_s: float = 3600) -> dict:
     deadline = time.monotonic() + limit_s
     while True:
-        result = status(server, submission_id)
+        result = status(server, token, key)
         if result["status"] in FINAL:
             return result
         if time.monotonic() > deadline:
-            raise SubmitError(f"submission {submission_id} is still {result['status']} after "
+            raise SubmitError(f"submission {key} is still {result['status']} after "
                               f"{limit_s:g} s")
         time.sleep(poll_s)
 

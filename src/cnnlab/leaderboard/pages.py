@@ -1,7 +1,8 @@
 """The server-rendered pages: the task list, a task's ranked table with the accuracy-vs-speed
 scatter (inline SVG, Pareto front marked), and one page per submission with its per-class
 table and confusion matrix. No script on any page; everything a user typed is escaped by
-Jinja2's autoescaping."""
+Jinja2's autoescaping. A submission's page, a student's own list and the admin page are for
+the signed-in (`signin`); every form on them carries the session's CSRF token."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from sqlalchemy import Engine, func, select
 
 from cnnlab.evaluate.pareto import Point, pareto_front
 from cnnlab.leaderboard.database import reading
+from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import Submission, Task
-from cnnlab.leaderboard.submissions import leaderboard_rows, submission_view
+from cnnlab.leaderboard.submissions import history, leaderboard_rows, private_view
+from cnnlab.leaderboard.users import list_users
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html"]))
@@ -37,14 +40,20 @@ TEMPLATES.filters["percent"] = lambda v: "-" if v is None else f"{100 * v:.2f}%"
 TEMPLATES.filters["number"] = lambda v, digits=0: "-" if v is None else f"{v:,.{digits}f}"
 
 
-def index_page(engine: Engine) -> str:
+def _render(template: str, viewer, **values) -> str:
+    """A page, with who is signed in (and their forms' CSRF token) for the header."""
+    user, csrf = viewer or (None, None)
+    return TEMPLATES.get_template(template).render(viewer=user, csrf=csrf, **values)
+
+
+def index_page(engine: Engine, viewer=None) -> str:
     with reading(engine) as session:
         tasks = session.execute(
             select(Task, func.count(Submission.id))
             .outerjoin(Submission, Submission.task_id == Task.id)
             .group_by(Task.id).order_by(Task.name)).all()
-    return TEMPLATES.get_template("index.html").render(
-        tasks=[{"name": t.name, "submissions": n,
+    return _render(
+        "index.html", viewer, tasks=[{"name": t.name, "submissions": n,
                 "dataset": f"exercise: {t.exercise}" if t.exercise else t.dataset,
                 "ranked_on": "score on cases drawn for each file" if t.exercise else
                 f"{'private' if t.revealed else 'public'} half of the test set"}
@@ -114,18 +123,24 @@ def scatter(rows: list[dict], floor: float | None = None) -> dict:
     }
 
 
-def task_page(engine: Engine, task: str, sort: str) -> str:
+def task_page(engine: Engine, task: str, sort: str, viewer=None) -> str:
     table = leaderboard_rows(engine, task, sort)
-    return TEMPLATES.get_template("task.html").render(
-        table=table, plot=scatter(table["rows"], table.get("min_accuracy")),
+    user = viewer[0] if viewer else None
+    for row in table["rows"]:  # a submission's page is its author's (and the teacher's)
+        row["link"] = user is not None and (user.admin or row["user_id"] == user.id)
+    return _render(
+        "task.html", viewer, table=table,
+        plot=scatter(table["rows"], table.get("min_accuracy")),
         size={"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": RIGHT, "top": TOP,
               "bottom": BOTTOM})
 
 
-def submission_page(engine: Engine, submission_id: int) -> str:
-    view = submission_view(engine, submission_id)
+def submission_page(engine: Engine, key: str, viewer) -> str:
+    """The author's (or an admin's) page of one submission."""
+    user = _signed_in(viewer, "see your submissions")
+    view = private_view(engine, key, user)
     with reading(engine) as session:
-        row = session.get(Submission, submission_id)
+        row = session.get(Submission, view["number"])
         revealed = session.get(Task, row.task_id).revealed
         details = row.details or {}
     halves = ["public", "private"] if revealed else ["public"]
@@ -139,10 +154,41 @@ def submission_page(engine: Engine, submission_id: int) -> str:
         reports.append({"half": half, "report": report, "confusion": confusion,
                         "shares": shares,
                         "classes": [entry["class"] for entry in report["per_class"]]})
-    return TEMPLATES.get_template("submission.html").render(
-        view=view, reports=reports, speed=details.get("speed"),
+    return _render(
+        "submission.html", viewer, view=view, reports=reports, speed=details.get("speed"),
         environment=details.get("environment"), grading=details if view["exercise"] else None)
 
 
-def error_page(status: int, detail: str) -> str:
-    return TEMPLATES.get_template("error.html").render(status=status, detail=detail)
+def _signed_in(viewer, purpose: str):
+    if viewer is None:
+        raise Refused(401, f"sign in with your token to {purpose}")
+    return viewer[0]
+
+
+def signin_page(csrf: str, problem: str | None = None) -> str:
+    return _render("signin.html", None, signin_csrf=csrf, problem=problem)
+
+
+def own_page(engine: Engine, viewer) -> str:
+    """Every submission of the signed-in user, refused and failed ones with the reason, and
+    the forms that mark the final ones."""
+    user = _signed_in(viewer, "see your submissions")
+    return _render("me.html", viewer, submissions=history(engine, user))
+
+
+def admin_page(engine: Engine, viewer) -> str:
+    """Everything, for the teacher: every submission of everybody with its status and reason,
+    the copies flagged, the users."""
+    user = _signed_in(viewer, "open the admin page")
+    if not user.admin:
+        raise Refused(403, "the admin page is the teacher's (an admin token: add-user NAME "
+                           "--admin)")
+    everything = history(engine)
+    return _render("admin.html", viewer, submissions=everything,
+                   copies=[s for s in everything if s["copy_of"] is not None],
+                   failures=[s for s in everything if s["status"] in ("failed", "rejected")],
+                   users=list_users(engine))
+
+
+def error_page(status: int, detail: str, viewer=None) -> str:
+    return _render("error.html", viewer, status=status, detail=detail)

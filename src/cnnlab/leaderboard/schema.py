@@ -4,6 +4,7 @@ is how the code reads and writes them, and a test checks the two agree."""
 from __future__ import annotations
 
 import datetime
+import secrets
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +32,10 @@ def utcnow() -> datetime.datetime:
 def as_utc(value: datetime.datetime) -> datetime.datetime:
     """A time read back from the database, aware (SQLite gives back naive UTC)."""
     return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(16)  # 128 bits
 
 
 class Base(DeclarativeBase):
@@ -110,6 +115,8 @@ class Submission(Base):
     __tablename__ = "submissions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What URLs and the API name it by: random, so that nobody reaches another's by counting
+    key: Mapped[str] = mapped_column(String(32), unique=True, default=new_key)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     label: Mapped[str] = mapped_column(String(200), default="")
@@ -160,3 +167,19 @@ class Worker(Base):
     started_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     seen_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     submission_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # evaluating
+
+
+class SignedIn(Base):
+    """A page's sign-in: the cookie's SHA-256 (the cookie itself is never stored), the CSRF
+    token its forms carry, and the user's token hash when they signed in (a reset token or a
+    disabled user ends it)."""
+
+    __tablename__ = "sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
+                                                          default=utcnow)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 
 from sqlalchemy import Engine, and_, func, or_, select
 
@@ -119,9 +120,9 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
                                 fingerprint=fingerprint, copy_of=copied)
         session.add(submission)
         session.flush()
-        submission_id = submission.id
+        submission_id, key = submission.id, submission.key
     if rejection:
-        raise Refused(400, rejection, submission_id)
+        raise Refused(400, rejection, key)
     return submission_id
 
 
@@ -131,28 +132,65 @@ def _time(value: datetime.datetime | None) -> str | None:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what schema.new_key makes
 MAX_ID = 2**31 - 1  # the largest id both databases hold (an INTEGER column is 32-bit in PostgreSQL)
 
 
+def _view(session, row: Submission, admin: bool = False) -> dict:
+    """A submission as its author (or an admin) sees it. `id` is its key, what URLs name it
+    by; `number` is the teacher's handle for it on the command line."""
+    task = session.get(Task, row.task_id)
+    user = session.get(User, row.user_id)
+    view = {
+        "id": row.key, "number": row.id, "task": task.name, "exercise": task.exercise,
+        "user": user.name, "label": row.label,
+        "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
+        "accuracy": _ranked_accuracy(task, row),
+        "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
+        "ratio_spread": ratio_spread(row), "worker": _host(row.worker),
+        "params": row.params, "macs": row.macs,
+        "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
+        "flagged_copy": row.copy_of is not None and not row.copy_cleared, "final": row.final,
+    }
+    if admin:  # whose model it copies is the teacher's to see
+        view.update(copy_of=row.copy_of, copy_cleared=row.copy_cleared,
+                    student_id=user.student_id)
+    return view
+
+
 def submission_view(engine: Engine, submission_id: int) -> dict:
+    """By number: for the server's own use (a submission's page and answer go by key)."""
     with reading(engine) as session:
         # a larger id cannot exist: asking the database would overflow its integer
         row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
         if row is None:
             raise Refused(404, f"no submission {submission_id}")
-        task = session.get(Task, row.task_id)
-        user = session.get(User, row.user_id)
-        return {
-            "id": row.id, "task": task.name, "exercise": task.exercise, "user": user.name,
-            "label": row.label,
-            "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
-            "accuracy": _ranked_accuracy(task, row),
-            "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
-            "ratio_spread": ratio_spread(row), "worker": _host(row.worker),
-            "params": row.params, "macs": row.macs,
-            "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
-            "copy_of": row.copy_of, "copy_cleared": row.copy_cleared, "final": row.final,
-        }
+        return _view(session, row, admin=True)
+
+
+def _own(session, key: str, user: User) -> Submission:
+    """The submission of this key if it is the user's (or the user is an admin); otherwise
+    404 whether it exists or not, so that nothing is learnt by asking."""
+    row = session.scalar(select(Submission).where(Submission.key == key)) \
+        if KEY.fullmatch(key) else None  # nothing else is asked of the database
+    if row is None or (row.user_id != user.id and not user.admin):
+        raise Refused(404, f"you have no submission {key}")
+    return row
+
+
+def private_view(engine: Engine, key: str, user: User) -> dict:
+    with reading(engine) as session:
+        return _view(session, _own(session, key, user), admin=user.admin)
+
+
+def history(engine: Engine, user: User | None = None) -> list[dict]:
+    """Every submission of the user (or, for None, of everybody: the admin page), newest
+    first: refused and failed ones with the reason."""
+    with reading(engine) as session:
+        query = select(Submission).order_by(Submission.id.desc())
+        if user is not None:
+            query = query.where(Submission.user_id == user.id)
+        return [_view(session, row, admin=user is None) for row in session.scalars(query)]
 
 
 def _ranked_accuracy(task: Task, row: Submission) -> float | None:
@@ -171,14 +209,13 @@ def _test_set_view(session, task: Task) -> dict | None:
     return {"hidden": True, "images": stored.images}
 
 
-def mark_final(engine: Engine, submission_id: int, token: str | None, final: bool) -> dict:
-    """Mark (or unmark) one of the caller's own evaluated submissions for the private
-    ranking; at most the task's final_count at once, until the task is revealed."""
+def mark_final(engine: Engine, key: str, user: User, final: bool) -> dict:
+    """Mark (or unmark) one of the user's own evaluated submissions for the private ranking;
+    at most the task's final_count at once, until the task is revealed."""
     with writing(engine) as session:
-        user = caller(session, token)
-        row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
-        if row is None or row.user_id != user.id:  # another's is not even said to exist
-            raise Refused(404, f"you have no submission {submission_id}")
+        row = _own(session, key, user)
+        if row.user_id != user.id:  # an admin reads any submission; only its author marks it
+            raise Refused(404, f"you have no submission {key}")
         if engine.dialect.name == "postgresql":  # two marks at once cannot both pass K
             session.scalar(select(User).where(User.id == user.id).with_for_update())
         task = session.get(Task, row.task_id)
@@ -189,18 +226,21 @@ def mark_final(engine: Engine, submission_id: int, token: str | None, final: boo
             raise Refused(403, f"task {task.name} is revealed: the final submissions were "
                                "fixed when its private ranking came out")
         if final and row.status != "finished":
-            raise Refused(400, f"submission {submission_id} is {row.status}; only an "
-                               "evaluated submission can be final")
-        marked = session.scalars(select(Submission.id).where(
+            raise Refused(400, f"submission {key} is {row.status}; only an evaluated "
+                               "submission can be final")
+        marked = session.scalars(select(Submission.key).where(
             Submission.task_id == task.id, Submission.user_id == user.id,
             Submission.final.is_(True), Submission.id != row.id).order_by(Submission.id)).all()
         if final and len(marked) >= task.final_count:
             raise Refused(409, f"you have marked {task.final_count} final submissions already "
-                               f"({', '.join(map(str, marked))}), the most task {task.name} "
-                               "takes; unmark one first")
+                               f"({', '.join(marked)}), the most task {task.name} takes; "
+                               "unmark one first")
         row.final = final
-        return {"id": row.id, "final": final,
-                "finals": sorted([*marked, row.id] if final else marked)}
+        session.flush()
+        finals = session.scalars(select(Submission.key).where(
+            Submission.task_id == task.id, Submission.user_id == user.id,
+            Submission.final.is_(True)).order_by(Submission.id)).all()
+        return {"id": row.key, "final": final, "finals": list(finals)}
 
 
 def _private_candidates(rows: list[tuple], count: int) -> list[tuple]:
@@ -316,6 +356,7 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "final_count": task.final_count, "min_accuracy": task.min_accuracy,
             "min_accuracy_source": task.min_accuracy_source,
             "rows": [{"rank": r.rank, "user": r.user.name, "submission": r.submission.id,
+                      "key": r.submission.key, "user_id": r.user.id,
                       "label": r.submission.label, "accuracy": r.accuracy,
                       "images_per_s": r.submission.images_per_s,
                       "reference_ratio": r.submission.reference_ratio,
