@@ -31,6 +31,14 @@ TOLERANCE = 0.005  # half a point of accuracy
 
 
 @dataclass
+class Int8Report:
+    calibration_images: int
+    accuracy: float  # on the same check images as the float file's
+    agreement: float  # share of those images where int8 and float predict the same class
+    float_size: int
+
+
+@dataclass
 class ExportReport:
     data: bytes
     info: object  # onnx_check.OnnxInfo
@@ -41,6 +49,8 @@ class ExportReport:
     onnx_accuracy: float
     torch_accuracy: float
     alternatives: dict[str, float] = field(default_factory=dict)  # contract -> torch accuracy
+    int8: Int8Report | None = None  # when --quantize int8 wrote the int8 form instead
+    labels: np.ndarray | None = field(default=None, repr=False)  # of the check images
 
     def text(self) -> str:
         info = self.info
@@ -56,6 +66,15 @@ class ExportReport:
         for normalize, accuracy in self.alternatives.items():
             lines.append(f"  with --normalize {normalize} the torch model would score "
                          f"{100 * accuracy:.2f}%")
+        if self.int8 is not None:
+            q = self.int8
+            lines.append(f"int8 (static QDQ, calibrated on {q.calibration_images:,} training "
+                         f"images): {100 * q.accuracy:.2f}% on the same images, the float "
+                         f"file {100 * self.onnx_accuracy:.2f}% "
+                         f"({100 * (q.accuracy - self.onnx_accuracy):+.2f} points; the same "
+                         f"class predicted for {100 * q.agreement:.2f}% of them); "
+                         f"{info.size_bytes / 2**20:.2f} MiB, the float file "
+                         f"{q.float_size / 2**20:.2f} MiB")
         return "\n".join(lines) + "\n"
 
 
@@ -89,9 +108,13 @@ def _accuracy(predictor, pixels: np.ndarray, labels: np.ndarray) -> float:
 
 
 def export_target(target: Target, output: str | Path | None,
-                  data_dir: str | None = None) -> ExportReport:
+                  data_dir: str | None = None, quantize: str | None = None) -> ExportReport:
     """Export `target` under its contract, check it on real images, and write `output`
-    atomically (nothing when a check fails; nothing at all when `output` is None)."""
+    atomically (nothing when a check fails; nothing at all when `output` is None). With
+    `quantize="int8"` the file written is the int8 form of the checked float export, its
+    accuracy measured on the same images beside the float file's."""
+    if quantize not in (None, "int8"):
+        raise ValueError(f"--quantize: expected int8, got {quantize!r}")
     if target.is_onnx:
         raise ValueError(f"{target.path} is already an ONNX file")
     model = torch_model(target)
@@ -109,11 +132,35 @@ def export_target(target: Target, output: str | Path | None,
                 alternatives[normalize] = _accuracy(ModelPredictor(model, other), pixels,
                                                     labels)
     report = ExportReport(data, info, difference, contract, len(labels), where,
-                          onnx_accuracy, torch_accuracy, alternatives)
+                          onnx_accuracy, torch_accuracy, alternatives, labels=labels)
     _refuse_if_wrong(report, target)
+    if quantize == "int8":
+        data = _int8(report, target, pixels, data_dir)
     if output is not None:  # into a run folder: recorded as its export
         layout.write_weights_file(output, data)
     return report
+
+
+def _int8(report: ExportReport, target: Target, pixels: np.ndarray,
+          data_dir: str | None) -> bytes:
+    """The int8 file, checked as a leaderboard checks files, with its accuracy recorded in
+    `report`."""
+    from cnnlab.evaluate.onnx_check import check_onnx
+    from cnnlab.evaluate.quantize import CALIBRATION_IMAGES, quantize_int8
+
+    train, _ = target_splits(target, data_dir).train
+    chosen = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
+    calibration = train[np.sort(chosen)].astype(np.float32) / 255.0
+    data = quantize_int8(report.data, calibration)
+    info = check_onnx(data, target.spec.shape, len(target.spec.classes))
+    float_predictions = predict_all(OnnxPredictor(report.data), pixels).argmax(1)
+    int8_predictions = predict_all(OnnxPredictor(data), pixels).argmax(1)
+    labels = report.labels
+    report.int8 = Int8Report(len(calibration), float(np.mean(int8_predictions == labels)),
+                             float(np.mean(int8_predictions == float_predictions)),
+                             len(report.data))
+    report.data, report.info = data, info
+    return data
 
 
 def _refuse_if_wrong(report: ExportReport, target: Target) -> None:
