@@ -50,7 +50,6 @@ class ExportReport:
     torch_accuracy: float
     alternatives: dict[str, float] = field(default_factory=dict)  # contract -> torch accuracy
     int8: Int8Report | None = None  # when --quantize int8 wrote the int8 form instead
-    labels: np.ndarray | None = field(default=None, repr=False)  # of the check images
 
     def text(self) -> str:
         info = self.info
@@ -122,7 +121,8 @@ def export_target(target: Target, output: str | Path | None,
     data, info, difference = export_bytes(model, contract, spec.shape, len(spec.classes))
     images, labels, where = check_images(target, data_dir)
     pixels = images.astype(np.float32) / 255.0
-    onnx_accuracy = _accuracy(OnnxPredictor(data), pixels, labels)
+    onnx_predictions = predict_all(OnnxPredictor(data), pixels).argmax(1)
+    onnx_accuracy = float(np.mean(onnx_predictions == labels))
     torch_accuracy = _accuracy(ModelPredictor(model, contract), pixels, labels)
     alternatives = {}
     if target.kind == "model" and target.weights is not None:  # the user named the contract
@@ -132,19 +132,19 @@ def export_target(target: Target, output: str | Path | None,
                 alternatives[normalize] = _accuracy(ModelPredictor(model, other), pixels,
                                                     labels)
     report = ExportReport(data, info, difference, contract, len(labels), where,
-                          onnx_accuracy, torch_accuracy, alternatives, labels=labels)
+                          onnx_accuracy, torch_accuracy, alternatives)
     _refuse_if_wrong(report, target)
     if quantize == "int8":
-        data = _int8(report, target, pixels, data_dir)
+        data = _int8(report, target, pixels, labels, onnx_predictions, data_dir)
     if output is not None:  # into a run folder: recorded as its export
         layout.write_weights_file(output, data)
     return report
 
 
-def _int8(report: ExportReport, target: Target, pixels: np.ndarray,
-          data_dir: str | None) -> bytes:
-    """The int8 file, checked as a leaderboard checks files, with its accuracy recorded in
-    `report`."""
+def _int8(report: ExportReport, target: Target, pixels: np.ndarray, labels: np.ndarray,
+          float_predictions: np.ndarray, data_dir: str | None) -> bytes:
+    """The int8 file, checked as a leaderboard checks files, with its accuracy on the check
+    images (whose float predictions are given) recorded in `report`."""
     from cnnlab.evaluate.onnx_check import check_onnx
     from cnnlab.evaluate.quantize import CALIBRATION_IMAGES, quantize_int8
 
@@ -153,9 +153,7 @@ def _int8(report: ExportReport, target: Target, pixels: np.ndarray,
     calibration = train[np.sort(chosen)].astype(np.float32) / 255.0
     data = quantize_int8(report.data, calibration)
     info = check_onnx(data, target.spec.shape, len(target.spec.classes))
-    float_predictions = predict_all(OnnxPredictor(report.data), pixels).argmax(1)
     int8_predictions = predict_all(OnnxPredictor(data), pixels).argmax(1)
-    labels = report.labels
     report.int8 = Int8Report(len(calibration), float(np.mean(int8_predictions == labels)),
                              float(np.mean(int8_predictions == float_predictions)),
                              len(report.data))

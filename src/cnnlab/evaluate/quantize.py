@@ -11,7 +11,6 @@ stays in float32 before the first quantised tensor.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -58,8 +57,6 @@ def quantize_int8(data: bytes, calibration: np.ndarray) -> bytes:
         def get_next(self):
             return next(self.batches, None)
 
-    # the quantiser reports every tensor it skips at INFO: say only what goes wrong
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     with tempfile.TemporaryDirectory(prefix="cnnlab-int8-") as folder:
         float_path, prepared, quantized = (Path(folder) / name for name in
                                            ("float.onnx", "prepared.onnx", "int8.onnx"))
