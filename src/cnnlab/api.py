@@ -28,7 +28,7 @@ from cnnlab.models.summary import model_table
 from cnnlab.runs import folder as layout
 from cnnlab.runs.compare import RunsTable, runs_table
 from cnnlab.runs.config import TrainConfig, defaults, resolve
-from cnnlab.train import loop
+from cnnlab.train import loop, recipes
 from cnnlab.train.distributed import leave
 from cnnlab.viz import canvas, plots
 from cnnlab.viz.notebook import curves
@@ -90,7 +90,8 @@ def train(model=None, dataset: str | None = None, *, resume: str | Path | None =
     """Train `model` (a zoo name, "path/to/net.py:Name" or "package.module:factory") on
     `dataset` with the settings `cnnlab train` takes: epochs=, batch_size=, lr=, optimizer=,
     schedule=, augment=, normalize=, device=, amp=, out=, seed=, ... (see `cnnlab train
-    --help` for every default). `resume=FOLDER` continues a run instead (epochs= may
+    --help` for every default); `recipe=NAME` starts from a named recipe, which the other
+    settings override. `resume=FOLDER` continues a run instead (epochs= may
     extend it). Progress shows as a bar; `quiet=True` keeps the per-epoch lines to itself."""
     report = (lambda line: None) if quiet else print
     unknown = sorted(set(settings) - set(defaults()))
@@ -106,7 +107,9 @@ def train(model=None, dataset: str | None = None, *, resume: str | Path | None =
     else:
         flags = {"model": _model_name(model) if model is not None else None,
                  "dataset": dataset, **settings}
-        run = loop.start(resolve({}, flags), report)
+        recipe = flags.pop("recipe", None)
+        start_from = recipes.load(recipe).configuration() if recipe is not None else {}
+        run = loop.start(resolve(start_from, flags), report)
         run.report(run.describe())
     try:
         result = run.run()

@@ -14,7 +14,7 @@ from cnnlab.cli.lab import add_lab
 from cnnlab.cli.leaderboard import add_leaderboard
 from cnnlab.cli.runs import add_runs
 from cnnlab.cli.shapes import add_shapes
-from cnnlab.cli.train import add_train
+from cnnlab.cli.train import add_recipes, add_train
 from cnnlab.cli.viz import add_viz
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_shapes(commands)
     add_train(commands)
+    add_recipes(commands)
     add_evaluate(commands)
     add_runs(commands)
     add_viz(commands)

@@ -23,14 +23,19 @@ def add_target_options(parser, dataset_help: str = "the dataset (a run knows its
     parser.add_argument("--data-dir", help="folder holding the dataset files")
 
 
-def add_device_options(parser, amp: bool = True, default: str | None = "auto") -> None:
+def add_device_options(parser, amp: bool = True, default: str | None = "auto",
+                       amp_off: bool = False) -> None:
+    """--device, and --amp unless `amp` is False; `amp_off` adds --amp none, which turns
+    off the mixed precision a --config file or a recipe asks for."""
     parser.add_argument("--device", default=default,
                         help="cpu, cuda, cuda:N, mps, or auto: a GPU when there is one "
                              "(default auto); the scratch engine and ONNX Runtime run on "
                              "the CPU")
     if amp:
-        parser.add_argument("--amp", choices=["bf16", "fp16"],
-                            help="mixed precision on torch models (default: float32)")
+        parser.add_argument("--amp", choices=["bf16", "fp16", *(["none"] if amp_off else [])],
+                            help="mixed precision on torch models (default: float32"
+                                 + ("; none: float32 even where a --config file or a recipe "
+                                    "asks for mixed precision)" if amp_off else ")"))
 
 
 def output_file(path: str | None, example: str, flag: str = "-o") -> str | None:

@@ -40,10 +40,21 @@ def _train(args: argparse.Namespace) -> int:
                                  or ["config"]) + ")")
         run = resume(args.resume, flags.get("epochs"))
     else:
+        if args.config and "recipe" in flags:
+            raise ValueError("--recipe and --config both give a whole configuration; choose "
+                             "one (cnnlab recipes NAME prints a recipe as a --config file)")
         file_values = read_toml(args.config) if args.config else {}
+        if "recipe" in flags:
+            from cnnlab.train import recipes
+
+            file_values = recipes.load(flags.pop("recipe")).configuration()
+        if flags.get("amp") == "none":  # float32, whatever the file or recipe says
+            del flags["amp"]
+            file_values.pop("amp", None)
         if "model" not in flags and "model" not in file_values:
             raise ValueError("name a model: cnnlab train MODEL (a zoo model, see cnnlab "
-                             "models, or your own: path/to/net.py:Name)")
+                             "models, or your own: path/to/net.py:Name), or start from a "
+                             "recipe: cnnlab train --recipe NAME (see cnnlab recipes)")
         run = start(resolve(file_values, flags))
         run.report(run.describe())
     try:
@@ -111,12 +122,52 @@ def add_train(commands) -> None:
     train.add_argument("--engine", choices=ENGINES,
                        help="default torch for a zoo model; your network's is the one its "
                             "file uses")
-    add_device_options(train, default=None)  # unset: the --config file's value, else auto
+    # unset: the --config file's or the recipe's value, else auto
+    add_device_options(train, default=None, amp_off=True)
     train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     train.add_argument("--out", help="run folder (default runs/MODEL-DATASET-seedN)")
     train.add_argument("--data-dir", help="folder holding the dataset files (default: "
                                           "$CNNLAB_DATA, ~/.cache/cnnlab/NAME or "
                                           "/usr/share/datasets/NAME, else downloaded)")
     train.add_argument("--config", help="a TOML file with the same keys; flags win")
+    train.add_argument("--recipe", help="start from a named recipe (see cnnlab recipes); "
+                                        "flags win, e.g. --seed")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.set_defaults(handler=_train)
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from cnnlab.train import recipes
+
+    if args.name:
+        recipe = recipes.load(args.name)
+        print(f"# {recipe.name}: {recipe.summary}")
+        print(f"# target: {recipe.target()}")
+        print(f"# measured: {recipe.measured}")
+        print("# cnnlab train --recipe " + recipe.name + " runs it; as a --config file:")
+        print(_as_config_file(recipe.train), end="")
+        return 0
+    for recipe in sorted(map(recipes.load, recipes.names()),
+                         key=lambda recipe: (recipe.dataset, recipe.budget_seconds)):
+        print(f"{recipe.name}\n    {recipe.summary}\n    target: {recipe.target()}\n"
+              f"    measured: {recipe.measured}")
+    return 0
+
+
+def _as_config_file(values: dict) -> str:
+    from cnnlab.runs.config import TrainConfig, to_toml
+
+    text = to_toml(TrainConfig(**values))
+    # only the recipe's own keys, in the order the configuration lists them
+    return "".join(line + "\n" for line in text.splitlines()
+                   if line.split(" = ")[0] in values)
+
+
+def add_recipes(commands) -> None:
+    recipes = commands.add_parser(
+        "recipes", help="the named training recipes and the accuracy and time they reach",
+        description="List the recipes cnnlab train --recipe NAME runs: what each trains, "
+                    "its target (test accuracy within a time budget, on every seed) and what "
+                    "was measured. With a NAME, print that recipe as a --config file.")
+    recipes.add_argument("name", nargs="?", help="print this recipe's configuration")
+    recipes.set_defaults(handler=_recipes)

@@ -54,6 +54,10 @@ class Engine:
         """Refuse, now and in one line, mixed precision this engine or device cannot do."""
         self.autocast(device, amp)  # building the context is what checks it
 
+    def amp_warning(self, device, amp: str | None) -> str | None:
+        """A line to show when mixed precision works on `device` but slowly; None when not."""
+        return None
+
 
 def get_engine(name: str | Engine) -> Engine:
     if isinstance(name, Engine):

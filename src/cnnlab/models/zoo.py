@@ -7,7 +7,7 @@ import difflib
 import fnmatch
 
 # Importing the zoo's modules runs their @register_model decorators.
-from cnnlab.models import alexnet, googlenet, lenet, resnet, vgg  # noqa: F401
+from cnnlab.models import alexnet, fastcnn, googlenet, lenet, resnet, vgg  # noqa: F401
 from cnnlab.models.engines import Engine, get_engine
 from cnnlab.models.registry import REGISTRY, ModelInfo
 from cnnlab.models.weights import load_weights

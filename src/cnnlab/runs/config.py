@@ -52,6 +52,8 @@ class TrainConfig:
     # sha256 of that copy. Set by `cnnlab train`, not by hand.
     source: str | None = None
     source_sha256: str | None = None
+    # The named recipe the run started from (`cnnlab recipes`); a record, set by --recipe.
+    recipe: str | None = None
 
     def augmentations(self) -> list[str]:
         return [name for name in self.augment.split(",") if name.strip()]
@@ -130,11 +132,17 @@ def read_toml(path: str | Path) -> dict:
             from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
+    return known_keys(values, str(path))
+
+
+def known_keys(values: dict, where: str) -> dict:
+    """`values` with TOML's dashed keys as TrainConfig's names; an unknown key is an error
+    naming `where` it was found and every key there is."""
     known = {f.name for f in fields(TrainConfig)}
     values = {key.replace("-", "_"): value for key, value in values.items()}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: "
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: "
                          f"{', '.join(sorted(known))}")
     return values
 

@@ -307,11 +307,14 @@ class Run:
         device = f"{self.device}" + (f" ({name})" if name else "")
         amp = f", {config.amp} mixed precision" if config.amp else ""
         receives = "normalised pixels" if config.normalize == "dataset" else "pixels in [0, 1]"
+        recipe = f" (recipe {config.recipe})" if config.recipe else ""
+        warning = self.engine.amp_warning(self.device, config.amp)
         return (f"{config.model} on {spec.name} ({self.engine.name} engine on {device}{amp}"
                 f"{processes}): {len(self.data['train'][0])} training and "
                 f"{len(self.data['val'][0])} validation images, batch {config.batch_size}, "
                 f"{config.optimizer} lr {config.lr}, {config.schedule} schedule, the model "
-                f"receives {receives}; run folder {self.folder}")
+                f"receives {receives}; run folder {self.folder}{recipe}"
+                + (f"\n{warning}" if warning else ""))
 
 
 def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
