@@ -45,7 +45,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/scratch_vs_torch.py
+	$(BIN)/python benchmarks/scratch_vs_torch.py --threads 1
+	$(BIN)/python benchmarks/scratch_vs_torch.py --threads 2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
