@@ -91,8 +91,9 @@ def train(model=None, dataset: str | None = None, *, resume: str | Path | None =
     `dataset` with the settings `cnnlab train` takes: epochs=, batch_size=, lr=, optimizer=,
     schedule=, augment=, normalize=, device=, amp=, out=, seed=, ... (see `cnnlab train
     --help` for every default); `recipe=NAME` starts from a named recipe, which the other
-    settings override. `resume=FOLDER` continues a run instead (epochs= may
-    extend it). Progress shows as a bar; `quiet=True` keeps the per-epoch lines to itself."""
+    settings override (amp="none": float32 where the recipe asks for bf16).
+    `resume=FOLDER` continues a run instead (epochs= may extend it). Progress shows as a
+    bar; `quiet=True` keeps the per-epoch lines to itself."""
     report = (lambda line: None) if quiet else print
     unknown = sorted(set(settings) - set(defaults()))
     if unknown:

@@ -48,9 +48,6 @@ def _train(args: argparse.Namespace) -> int:
             from cnnlab.train import recipes
 
             file_values = recipes.load(flags.pop("recipe")).configuration()
-        if flags.get("amp") == "none":  # float32, whatever the file or recipe says
-            del flags["amp"]
-            file_values.pop("amp", None)
         if "model" not in flags and "model" not in file_values:
             raise ValueError("name a model: cnnlab train MODEL (a zoo model, see cnnlab "
                              "models, or your own: path/to/net.py:Name), or start from a "
@@ -137,6 +134,7 @@ def add_train(commands) -> None:
 
 
 def _recipes(args: argparse.Namespace) -> int:
+    from cnnlab.runs.config import values_to_toml
     from cnnlab.train import recipes
 
     if args.name:
@@ -145,22 +143,13 @@ def _recipes(args: argparse.Namespace) -> int:
         print(f"# target: {recipe.target()}")
         print(f"# measured: {recipe.measured}")
         print("# cnnlab train --recipe " + recipe.name + " runs it; as a --config file:")
-        print(_as_config_file(recipe.train), end="")
+        print(values_to_toml(recipe.train), end="")
         return 0
     for recipe in sorted(map(recipes.load, recipes.names()),
                          key=lambda recipe: (recipe.dataset, recipe.budget_seconds)):
         print(f"{recipe.name}\n    {recipe.summary}\n    target: {recipe.target()}\n"
               f"    measured: {recipe.measured}")
     return 0
-
-
-def _as_config_file(values: dict) -> str:
-    from cnnlab.runs.config import TrainConfig, to_toml
-
-    text = to_toml(TrainConfig(**values))
-    # only the recipe's own keys, in the order the configuration lists them
-    return "".join(line + "\n" for line in text.splitlines()
-                   if line.split(" = ")[0] in values)
 
 
 def add_recipes(commands) -> None:

@@ -95,7 +95,7 @@ class TorchEngine(Engine):
             return None
         return ("note: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so oneDNN "
                 "emulates bf16, slower than float32 (2x with AVX-512 alone, 8x with AVX2, "
-                "measured on LeNet-size convolutions): add --amp none to train in float32")
+                "measured training fastcnn24): add --amp none to train in float32")
 
     # ------------------------------------------------------------ training
     def prepare(self, model: torch.nn.Module, device: torch.device,

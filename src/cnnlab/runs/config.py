@@ -152,13 +152,20 @@ def resolve(file_values: dict, flag_values: dict) -> TrainConfig:
     merged = {**file_values, **{k: v for k, v in flag_values.items() if v is not None}}
     if isinstance(merged.get("lr"), int):
         merged["lr"] = float(merged["lr"])
+    if merged.get("amp") == "none":  # float32, over what a file or a recipe asked for
+        merged["amp"] = None
     return TrainConfig(**merged).validate()
 
 
 def to_toml(config: TrainConfig) -> str:
     """The resolved configuration as TOML (what --config reads back); unset values omitted."""
+    return values_to_toml(asdict(config))
+
+
+def values_to_toml(values: dict) -> str:
+    """Configuration values (TrainConfig's names) as TOML lines; None values omitted."""
     lines = []
-    for key, value in asdict(config).items():
+    for key, value in values.items():
         if value is None:
             continue
         if isinstance(value, bool):
