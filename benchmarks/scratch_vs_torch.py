@@ -6,12 +6,18 @@ both alike; it prints the median times and their ratio (scratch / torch). glibc'
 is first set to keep freed memory (`steady_allocator`): otherwise whichever case runs first
 page-faults its buffers in on every call, which read as a 4x slower C1 forward.
 
+The `products alone` lines are the floor of the scratch engine's ratio with NumPy's BLAS: the
+convolution's matrix products by themselves (its input already unfolded), and the time a
+LeNet-5 training step spends in the convolutions' products, each over torch's whole
+computation. No rewrite of the copies around them can bring a ratio below its floor.
+
     .venv/bin/python benchmarks/scratch_vs_torch.py [--threads N] [--repeats R]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -25,6 +31,9 @@ from cnnlab.evaluate.speed import steady_allocator
 from cnnlab.models.lenet import lenet5
 from cnnlab.scratch import optim as scratch_optim
 from cnnlab.scratch.nn import functional as F
+from cnnlab.scratch.nn.functional import conv as conv_kernels
+
+PRODUCTS = ("weights_times_cols", "weights_t_times", "grad_times_cols_t")
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -36,7 +45,8 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def compare(name: str, ours, theirs, repeats: int) -> float:
+def compare(name: str, ours, theirs, repeats: int) -> tuple[float, float]:
+    """Print and return the median seconds of `ours` and `theirs`."""
     # Warm-up, a full round each: allocations, lazy initialisation, caches.
     median_seconds(ours, repeats), median_seconds(theirs, repeats)
     ours_times, theirs_times = [], []
@@ -45,7 +55,7 @@ def compare(name: str, ours, theirs, repeats: int) -> float:
         theirs_times.append(median_seconds(theirs, repeats))
     a, b = statistics.median(ours_times), statistics.median(theirs_times)
     print(f"{name:<50} {a * 1e3:9.2f} ms {b * 1e3:9.2f} ms {a / b:7.2f}x")
-    return a / b
+    return a, b
 
 
 def conv_cases(x_shape, w_shape, padding):
@@ -63,6 +73,13 @@ def conv_cases(x_shape, w_shape, padding):
         with scratch.no_grad():
             F.conv2d(sx, sw, sb, padding=padding)
 
+    xp = conv_kernels.zero_pad(x, ((padding, padding), (padding, padding)))
+    windows = conv_kernels.Windows(xp.shape, w_shape[2:], (1, 1), (1, 1), out_shape[2:])
+    cols = windows.unfold(xp)
+
+    def products_ours():
+        conv_kernels.weights_times_cols(w, cols, windows, 1)
+
     def forward_theirs():
         with torch.no_grad():
             TF.conv2d(tx, tw, tb, padding=padding)
@@ -73,7 +90,8 @@ def conv_cases(x_shape, w_shape, padding):
     def both_theirs():
         TF.conv2d(tx, tw, tb, padding=padding).backward(tg)
 
-    return (forward_ours, forward_theirs), (both_ours, both_theirs)
+    return ((forward_ours, forward_theirs), (products_ours, forward_theirs),
+            (both_ours, both_theirs))
 
 
 def pool_case(shape):
@@ -84,6 +102,39 @@ def pool_case(shape):
     tg = torch.tensor(g)
     return (lambda: F.max_pool2d(sx, 2).backward(g),
             lambda: TF.max_pool2d(tx, 2).backward(tg))
+
+
+@contextlib.contextmanager
+def products_timed(seconds: list[float]):
+    """Add to `seconds` the time each call of the convolutions' product functions takes."""
+    originals = {name: getattr(conv_kernels, name) for name in PRODUCTS}
+
+    def timed(function):
+        def run(*args):
+            start = time.perf_counter()
+            result = function(*args)
+            seconds.append(time.perf_counter() - start)
+            return result
+        return run
+
+    for name, function in originals.items():
+        setattr(conv_kernels, name, timed(function))
+    try:
+        yield
+    finally:
+        for name, function in originals.items():
+            setattr(conv_kernels, name, function)
+
+
+def step_products(step, repeats: int) -> float:
+    """The median time one call of `step` spends in the convolutions' products."""
+    per_step = []
+    for _ in range(repeats):
+        seconds: list[float] = []
+        with products_timed(seconds):
+            step()
+        per_step.append(sum(seconds))
+    return statistics.median(per_step)
 
 
 def lenet_step_case(batch: int):
@@ -128,14 +179,21 @@ def main() -> None:
             "conv2d CIFAR 64->64 3x3 pad 1, 128x32x32": ((128, 64, 32, 32), (64, 64, 3, 3), 1),
         }
         for name, (x_shape, w_shape, padding) in cases.items():
-            forward, both = conv_cases(x_shape, w_shape, padding)
+            forward, products, both = conv_cases(x_shape, w_shape, padding)
             compare(f"{name} fwd", *forward, args.repeats)
+            compare("  its products alone", *products, args.repeats)
             compare(f"{name} fwd+bwd", *both, args.repeats)
         compare("max_pool2d 2x2 fwd+bwd, 128x6x28x28", *pool_case((128, 6, 28, 28)),
                 args.repeats)
         compare("max_pool2d 2x2 fwd+bwd, 128x64x32x32", *pool_case((128, 64, 32, 32)),
                 args.repeats)
-        compare("LeNet-5 training step, batch 128 (SGD)", *lenet_step_case(128), args.repeats)
+        step_ours, step_theirs = lenet_step_case(128)
+        whole, theirs = compare("LeNet-5 training step, batch 128 (SGD)", step_ours,
+                                step_theirs, args.repeats)
+        inside = step_products(step_ours, args.repeats)
+        print(f"{'  its convolutions products alone':<50} {inside * 1e3:9.2f} ms "
+              f"{theirs * 1e3:9.2f} ms {inside / theirs:7.2f}x  ({inside / whole:.0%} of "
+              "the step)")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ def weights(*shape):
     (lambda: nn.BatchNorm2d(4)(images(2, 3, 4, 4)), ValueError,
      r"input has 3 channels \(shape \(2, 3, 4, 4\)\) but num_features=4"),
     (lambda: F.dropout(images(2, 2), p=1.5), ValueError, r"between 0 and 1, got 1.5"),
+    (lambda: images(2, 3).flip(2), IndexError,
+     r"flip: dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"),
+    (lambda: images(2, 3).flip(1, -1), RuntimeError,
+     r"flip: dims \(1, -1\) name a dimension twice"),
     (lambda: F.cross_entropy(images(4, 3), np.array([0, 1, 2])), ValueError,
      r"target of shape \(3,\) does not match input \(4, 3\)"),
 ])

@@ -493,6 +493,9 @@ class Tensor:
     def permute(self, *dims):
         return permute(self, _shape_arg(dims))
 
+    def flip(self, *dims):
+        return flip(self, _shape_arg(dims))
+
     @property
     def T(self):
         return permute(self, tuple(reversed(range(self.ndim))))
@@ -894,6 +897,19 @@ def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
         raise ValueError(f"permute: {dims} is not an ordering of the {a.ndim} dimensions")
     inverse = tuple(np.argsort(dims))
     return _record(a.data.transpose(dims), (a,), lambda g: (g.transpose(inverse),))
+
+
+def flip(a: Tensor, dims: int | Sequence[int]) -> Tensor:
+    """The entries of `a` in reverse order along each of `dims` (torch.flip); its gradient
+    is the incoming one flipped back."""
+    axes = _normalise_dims(dims, a.ndim, "flip")
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"flip: dims {dims} name a dimension twice")
+    if not axes:
+        return _record(a.data.copy(), (a,), lambda g: (g,))
+    # A copy, as torch's: a view would let an in-place change of the result reach `a`.
+    return _record(np.flip(a.data, axes).copy(), (a,),
+                   lambda g: (np.ascontiguousarray(np.flip(g, axes)),))
 
 
 def _is_basic_index(index) -> bool:
