@@ -15,7 +15,7 @@ from cnnlab.cli import main
 from cnnlab.leaderboard import client, submissions
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import reading, writing
-from cnnlab.leaderboard.schema import Submission, Task, User
+from cnnlab.leaderboard.schema import Submission, Task, User, as_utc
 from cnnlab.leaderboard.tasks import add_task, reveal
 from cnnlab.leaderboard.users import add_user
 from tests.browser import loopback
@@ -54,11 +54,32 @@ def test_outside_its_phase_a_task_refuses_submissions_with_the_times(engine, tmp
         assert [s.task.name for s in session.scalars(select(Submission))] == ["now"]
 
 
-def test_reveal_waits_for_the_closing_time_unless_forced(engine):
+def test_reveal_waits_for_the_closing_time_unless_forced_and_then_closes(engine, tmp_path):
+    """Issue 35, point 3: a task revealed early with --force, or one that never had a closing
+    time, takes no more submissions: a new file's score would be on the private half."""
+    token = add_user(engine, "alice")
     add_task(engine, "open", "fashion-mnist", closes=NOW + HOUR)
+    add_task(engine, "endless", "fashion-mnist")
+    add_task(engine, "old", "fashion-mnist")
     with pytest.raises(ValueError, match=r"task open closes at .*: reveal it after that"):
         reveal(engine, "open")
     assert reveal(engine, "open", force=True).revealed
+    reveal(engine, "endless")
+    with writing(engine) as session:  # revealed before reveal closed tasks: still open
+        session.execute(update(Task).where(Task.name == "old").values(revealed=True))
+    with reading(engine) as session:
+        closes = {t.name: t.closes_at for t in session.scalars(select(Task))}
+    assert closes["open"] is not None and as_utc(closes["open"]) < NOW + HOUR
+    assert closes["endless"] is not None and closes["old"] is None
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model(1))
+    with loopback(create_app(engine)) as url:
+        for name in ("open", "endless", "old"):
+            with pytest.raises(client.SubmitError, match=f"403: task {name} is revealed: its "
+                                                         "private ranking is out"):
+                client.submit(url, token, name, path)
+    with reading(engine) as session:
+        assert session.scalar(select(Submission)) is None  # nothing recorded
 
 
 def _finished(engine, user: str, number: int, public: float, private: float) -> int:

@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cnnlab.leaderboard import submissions
+from cnnlab.leaderboard import client, submissions
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import SignedIn, Submission, Task, User
 from cnnlab.leaderboard.signin import SESSION_COOKIE
+from cnnlab.leaderboard.tasks import reveal
 from cnnlab.leaderboard.users import add_user, reset_token, set_disabled
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import chromium_page, loopback
@@ -198,3 +199,51 @@ def test_signing_in_marking_final_and_signing_out_in_chromium(course):
     # the two pages asked for signed out answered 401, as they should; nothing else went wrong
     assert errors == ["Failed to load resource: the server responded with a status of 401 "
                       "(Unauthorized)"] * 2
+
+
+PRIVATE_MARKS = ("81.25", "0.8125", "Private half", "4,321", "4321")
+
+
+def _every_route_a_student_has(engine, url: str, token: str, key: str) -> dict[str, str]:
+    """What each route answers a signed-in student about their own submission and the task:
+    the pages, the API, the grades (refused) and marking final."""
+    http = signed_in(TestClient(create_app(engine)), token)
+    bearer = {"Authorization": f"Bearer {token}"}
+    answers = {path: http.get(path).text for path in (
+        "/", "/tasks/fm", "/tasks/fm?sort=speed", "/me", f"/submissions/{key}")}
+    for path in (f"/api/submissions/{key}", "/api/tasks/fm/leaderboard",
+                 "/api/tasks/fm/leaderboard?sort=speed", "/api/tasks/fm/grades.csv",
+                 "/api/tasks/nope/leaderboard", "/api/submissions/nope"):
+        answers[path] = http.get(path, headers=bearer).text
+    answers["final"] = http.post(f"/api/submissions/{key}/final", json={"final": True},
+                                 headers=bearer).text
+    return answers
+
+
+def test_no_route_shows_a_student_a_private_half_figure_before_reveal(course, tmp_path):
+    """Issue 35, point 3: marked figures on the private half (81.25%, 4,321 images) appear in
+    no answer to the student before reveal, and on their page after it; reveal closes the
+    task, so nobody can probe the private half with new files afterwards."""
+    engine, tokens, keys = course
+    with writing(engine) as session:
+        row = session.scalar(select(Submission).where(Submission.key == keys["good"]))
+        private = dict(row.details["private"], top1=0.8125, images=4321)
+        private["per_class"] = [dict(private["per_class"][0], precision=0.8125),
+                                *private["per_class"][1:]]
+        row.details = dict(row.details, private=private)
+        row.public_accuracy, row.private_accuracy = 0.7525, 0.8125
+    with loopback(create_app(engine)) as url:
+        before = _every_route_a_student_has(engine, url, tokens["alice"], keys["good"])
+        for route, text in before.items():
+            assert not any(mark in text for mark in PRIVATE_MARKS), (route, text[:300])
+        assert "75.25%" in before[f"/submissions/{keys['good']}"]  # the public figure is there
+        reveal(engine, "fm")  # no closing time was set: reveal closes it now
+        after = _every_route_a_student_has(engine, url, tokens["alice"], keys["good"])
+        page = after[f"/submissions/{keys['good']}"]
+        assert "Private half: 4,321 images" in page and "81.25%" in page
+        probe = tmp_path / "probe.onnx"
+        probe.write_bytes(minimal_classifier(weight=np.full(7840, 5e-6)).SerializeToString())
+        with pytest.raises(client.SubmitError) as refused:
+            client.submit(url, tokens["alice"], "fm", probe)
+    assert "403: task fm is revealed: its private ranking is out, and it takes no more " \
+           "submissions" in str(refused.value)

@@ -159,17 +159,22 @@ def test_users_are_named_by_student_id_a_unique_name_or_their_number(engine):
             reset_token(engine, reference)
 
 
-def _finished(engine, user_id, public, private, speed, final=False) -> int:
+def _finished(engine, user_id, public, private, speed, final=False,
+              copies: str | None = None) -> str:
     """A finished submission as the worker leaves one (the ranking and grades read these
-    columns; the evaluation itself is tested in test_worker)."""
+    columns; the evaluation itself is tested in test_worker), flagged as a copy of the
+    submission whose key is `copies`; its key."""
     with writing(engine) as session:
         task = session.scalar(select(Task).where(Task.name == "fm"))
+        original = session.scalar(select(Submission.id).where(Submission.key == copies)) \
+            if copies else None
         row = Submission(task_id=task.id, user_id=user_id, label="", size=1, status="finished",
                          attempts=1, public_accuracy=public, private_accuracy=private,
-                         images_per_s=speed, reference_ratio=speed / 1000, final=final)
+                         images_per_s=speed, reference_ratio=speed / 1000, final=final,
+                         copy_of=original)
         session.add(row)
         session.flush()
-        return row.id
+        return row.key
 
 
 def test_the_grades_csv_is_the_page_s_ranking_and_only_an_admin_reads_it(board, tmp_path,
@@ -180,9 +185,11 @@ def test_the_grades_csv_is_the_page_s_ranking_and_only_an_admin_reads_it(board, 
     teacher = add_user(engine, "Teacher", admin=True)
     with reading(engine) as session:
         ids = {u.student_id or u.name: u.id for u in session.scalars(select(User))}
-    _finished(engine, ids["S1"], 0.90, 0.88, 900.0)
+    s1_first = _finished(engine, ids["S1"], 0.90, 0.88, 900.0)
     s1_fast = _finished(engine, ids["S1"], 0.80, 0.95, 2000.0, final=True)
     s2 = _finished(engine, ids["S2"], 0.92, 0.70, 1500.0)
+    # S2's copy of S1's model, marked final: neither ranked nor counted among her finals
+    s2_copy = _finished(engine, ids["S2"], 0.90, 0.88, 900.0, final=True, copies=s1_first)
     _finished(engine, ids["S3"], 0.95, 0.95, 3000.0)
     _finished(engine, ids["alice"], 0.99, 0.99, 5000.0)  # added by name, no student id
     _finished(engine, ids["Teacher"], 1.0, 1.0, 9000.0)  # an admin is never ranked
@@ -191,30 +198,32 @@ def test_the_grades_csv_is_the_page_s_ranking_and_only_an_admin_reads_it(board, 
     for revealed in (False, True):
         if revealed:
             reveal(engine, "fm")
-        page = {r["submission"]: r for r in leaderboard_rows(engine, "fm")["rows"]}
-        speed = {r["submission"]: r for r in leaderboard_rows(engine, "fm", "speed")["rows"]}
+        page = {r["key"]: r for r in leaderboard_rows(engine, "fm")["rows"]}
+        speed = {r["key"]: r for r in leaderboard_rows(engine, "fm", "speed")["rows"]}
         rows = list(csv.DictReader(io.StringIO(grades_csv(engine, "fm"))))
         assert [r["student_id"] for r in rows] == ["S1", "S2", "S3", "S4", ""]
         for row in rows:
             if not row["accuracy_rank"]:
                 continue
-            shown = page[int(row["submission"])]
+            shown = page[row["submission"]]
             assert int(row["accuracy_rank"]) == shown["rank"]
             assert row["accuracy_pct"] == f"{100 * shown['accuracy']:.2f}"
             assert row["name"] == shown["user"]
             if row["speed_submission"]:  # ranked by speed: at or above the floor (91.13%)
-                assert int(speed[int(row["speed_submission"])]["rank"]) == \
+                assert int(speed[row["speed_submission"]]["rank"]) == \
                     int(row["speed_rank"])
             assert bool(row["speed_rank"]) == (float(row["accuracy_pct"]) >= 91.13)
         by_id = {r["student_id"]: r for r in rows}
         assert by_id["S3"]["state"] == "disabled" and by_id["S3"]["accuracy_rank"] == ""
         assert by_id["S4"]["submissions"] == "0" and by_id["S4"]["accuracy_rank"] == ""
-        assert by_id["S1"]["finals"] == str(s1_fast)
+        assert (by_id["S1"]["finals"], by_id["S1"]["flagged_copies"]) == (s1_fast, "")
+        assert (by_id["S2"]["finals"], by_id["S2"]["flagged_copies"]) == ("", s2_copy)
+        assert by_id["S2"]["submissions"] == "2" and by_id["S2"]["submission"] == s2
         assert len(page) == 3  # alice, S1, S2: not the admin, not the disabled S3
     # after reveal: S1 is ranked by the final she marked (private 0.95), S2 by her best public
     assert (by_id["S1"]["submission"], by_id["S1"]["accuracy_pct"],
-            by_id["S1"]["public_accuracy_pct"]) == (str(s1_fast), "95.00", "80.00")
-    assert (by_id["S2"]["submission"], by_id["S2"]["accuracy_pct"]) == (str(s2), "70.00")
+            by_id["S1"]["public_accuracy_pct"]) == (s1_fast, "95.00", "80.00")
+    assert (by_id["S2"]["submission"], by_id["S2"]["accuracy_pct"]) == (s2, "70.00")
     output = tmp_path / "results.csv"
     assert main(["leaderboard", "export", "fm", "-o", str(output), "--db", db]) == 0
     assert "5 students of task fm" in capsys.readouterr().out

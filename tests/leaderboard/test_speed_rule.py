@@ -28,6 +28,7 @@ from cnnlab.leaderboard.tasks import REFERENCE_ACCURACY, REFERENCE_RECIPE, add_t
 from cnnlab.leaderboard.test_sets import read_test_set
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child, finish
+from tests.leaderboard.lookup import key_of
 from tests.onnx_models import minimal_classifier
 
 README = Path(__file__).parents[2] / "README.md"
@@ -86,8 +87,9 @@ def test_speeds_within_their_spread_share_a_rank_and_the_more_accurate_leads(eng
     di = _row(engine, "di", 0.91, 1.79, spread=0.0)  # within cy's spread (0.018): rank 3
     _row(engine, "ed", 0.70, 9.00, spread=0.0)  # the fastest, below the floor: not ranked
     rows = submissions.leaderboard_rows(engine, "fm", "speed")["rows"]
-    assert [(r["submission"], r["rank"]) for r in rows] == [(ben, 1), (ana, 1), (cy, 3),
-                                                            (di, 3)]
+    assert [(r["key"], r["rank"]) for r in rows] == [
+        (key_of(engine, ben), 1), (key_of(engine, ana), 1), (key_of(engine, cy), 3),
+        (key_of(engine, di), 3)]
     assert [r["ratio_spread"] for r in rows] == [0.01, 0.05, 0.01, 0.0]
     by_accuracy = submissions.leaderboard_rows(engine, "fm")["rows"]
     assert [r["user"] for r in by_accuracy] == ["ben", "cy", "ana", "di", "ed"]
@@ -109,8 +111,8 @@ def test_speed_is_ranked_on_the_ratio_and_the_page_names_each_worker(engine):
             images_per_s=90_000.0))
     slow = _row(engine, "ben", 0.9, 1.5, 0.01, worker="old-laptop:20")
     rows = submissions.leaderboard_rows(engine, "fm", "speed")["rows"]
-    assert [(r["submission"], r["worker"]) for r in rows] == [(slow, "old-laptop"),
-                                                             (fast, "big-server")]
+    assert [(r["key"], r["worker"]) for r in rows] == [(key_of(engine, slow), "old-laptop"),
+                                                      (key_of(engine, fast), "big-server")]
     page = TestClient(create_app(engine)).get("/tasks/fm").text
     assert "old-laptop" in page and "big-server" in page
     assert submissions.submission_view(engine, fast)["worker"] == "big-server"

@@ -186,7 +186,8 @@ def _reveal(args) -> int:
     from cnnlab.leaderboard.tasks import reveal
 
     task = reveal(_engine(args), args.name, args.force)
-    print(f"task {task.name} is now ranked on its private half")
+    print(f"task {task.name} is now ranked on its private half, and closed: it takes no more "
+          "submissions")
     return 0
 
 
@@ -199,8 +200,8 @@ def _copies(args) -> int:
         print(f"task {args.task}: no submission is flagged as a copy")
     for row in rows:
         state = "cleared (ranked)" if row["cleared"] else "not ranked"
-        print(f"#{row['id']} by {row['user']} ({row['label'] or 'no label'}, {row['status']}) "
-              f"copies #{row['copy_of']} by {row['original_user']}: {state}")
+        print(f"{row['key']} by {row['user']} ({row['label'] or 'no label'}, {row['status']}) "
+              f"copies {row['copy_of']} by {row['original_user']}: {state}")
     return 0
 
 
@@ -209,7 +210,7 @@ def _clear_copy(args) -> int:
     from cnnlab.leaderboard.tasks import clear_copy
 
     row = clear_copy(_engine(args), args.submission)
-    print(f"submission {row.id}: cleared; it is ranked from now on")
+    print(f"submission {row.key}: cleared; it is ranked from now on")
     return 0
 
 
@@ -424,7 +425,7 @@ def add_leaderboard(commands) -> None:
     reveal = with_db(actions.add_parser("reveal", help="rank a task on its private half"))
     reveal.add_argument("name")
     reveal.add_argument("--force", action="store_true",
-                        help="reveal before the task's closing time")
+                        help="reveal before the task's closing time, closing it now")
     reveal.set_defaults(handler=_reveal)
 
     copies = with_db(actions.add_parser(
@@ -436,7 +437,7 @@ def add_leaderboard(commands) -> None:
     copies.set_defaults(handler=_copies)
     clear = with_db(actions.add_parser("clear-copy", help="rank a flagged submission after "
                                                           "all"))
-    clear.add_argument("submission", type=int, help="the submission's number")
+    clear.add_argument("submission", help="the submission's key (as copies lists it)")
     clear.set_defaults(handler=_clear_copy)
 
     def with_limits(parser):

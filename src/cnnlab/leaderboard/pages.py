@@ -16,7 +16,7 @@ from cnnlab.evaluate.pareto import Point, pareto_front
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import Submission, Task
-from cnnlab.leaderboard.submissions import history, leaderboard_rows, private_view
+from cnnlab.leaderboard.submissions import history, leaderboard_rows, private_reports
 from cnnlab.leaderboard.users import list_users
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -138,12 +138,8 @@ def task_page(engine: Engine, task: str, sort: str, viewer=None) -> str:
 def submission_page(engine: Engine, key: str, viewer) -> str:
     """The author's (or an admin's) page of one submission."""
     user = _signed_in(viewer, "see your submissions")
-    view = private_view(engine, key, user)
-    with reading(engine) as session:
-        row = session.get(Submission, view["number"])
-        revealed = session.get(Task, row.task_id).revealed
-        details = row.details or {}
-    halves = ["public", "private"] if revealed else ["public"]
+    view, details = private_reports(engine, key, user)
+    halves = [half for half in ("public", "private") if half in details]
     reports = []
     for half in halves:
         report = details.get(half)

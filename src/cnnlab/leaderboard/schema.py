@@ -4,6 +4,7 @@ is how the code reads and writes them, and a test checks the two agree."""
 from __future__ import annotations
 
 import datetime
+import re
 import secrets
 
 from sqlalchemy import (
@@ -36,6 +37,10 @@ def as_utc(value: datetime.datetime) -> datetime.datetime:
 
 def new_key() -> str:
     return secrets.token_urlsafe(16)  # 128 bits
+
+
+# What new_key makes: a text of any other form is refused before the database is asked
+KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class Base(DeclarativeBase):

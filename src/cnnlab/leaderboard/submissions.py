@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import re
 
 from sqlalchemy import Engine, and_, func, or_, select
 
@@ -14,6 +13,7 @@ from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import (
     COUNTED,
+    KEY,
     ImportedTestSet,
     ModelFile,
     Submission,
@@ -35,6 +35,9 @@ def find_task(session, name: str) -> Task:
 def _outside_phase(task: Task) -> Refused | None:
     """403 with the times when the task does not take submissions now."""
     now = utcnow()
+    if task.revealed:  # its private half is out: a new score would show its author a part
+        return Refused(403, f"task {task.name} is revealed: its private ranking is out, and "
+                            "it takes no more submissions")
     if task.opens_at is not None and now < as_utc(task.opens_at):
         return Refused(403, f"task {task.name} opens at {_time(task.opens_at)}; a submission "
                             "before then is refused")
@@ -132,17 +135,17 @@ def _time(value: datetime.datetime | None) -> str | None:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
-KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what schema.new_key makes
 MAX_ID = 2**31 - 1  # the largest id both databases hold (an INTEGER column is 32-bit in PostgreSQL)
 
 
 def _view(session, row: Submission, admin: bool = False) -> dict:
-    """A submission as its author (or an admin) sees it. `id` is its key, what URLs name it
-    by; `number` is the teacher's handle for it on the command line."""
+    """A submission as its author (or an admin) sees it. `id` is its key: the one name of a
+    submission wherever a person sees it (URLs, the API, the pages, the CSV, the commands),
+    never its row number, which would tell how many came before."""
     task = session.get(Task, row.task_id)
     user = session.get(User, row.user_id)
     view = {
-        "id": row.key, "number": row.id, "task": task.name, "exercise": task.exercise,
+        "id": row.key, "task": task.name, "exercise": task.exercise,
         "user": user.name, "label": row.label,
         "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
         "accuracy": _ranked_accuracy(task, row),
@@ -153,8 +156,9 @@ def _view(session, row: Submission, admin: bool = False) -> dict:
         "flagged_copy": row.copy_of is not None and not row.copy_cleared, "final": row.final,
     }
     if admin:  # whose model it copies is the teacher's to see
-        view.update(copy_of=row.copy_of, copy_cleared=row.copy_cleared,
-                    student_id=user.student_id)
+        original = session.get(Submission, row.copy_of) if row.copy_of else None
+        view.update(copy_of=original.key if original else None,
+                    copy_cleared=row.copy_cleared, student_id=user.student_id)
     return view
 
 
@@ -181,6 +185,17 @@ def _own(session, key: str, user: User) -> Submission:
 def private_view(engine: Engine, key: str, user: User) -> dict:
     with reading(engine) as session:
         return _view(session, _own(session, key, user), admin=user.admin)
+
+
+def private_reports(engine: Engine, key: str, user: User) -> tuple[dict, dict]:
+    """The view and the evaluation's reports of the user's own submission (any, for an
+    admin), the private half's only once the task is revealed."""
+    with reading(engine) as session:
+        row = _own(session, key, user)
+        details = dict(row.details or {})
+        if not session.get(Task, row.task_id).revealed:
+            details.pop("private", None)
+        return _view(session, row, admin=user.admin), details
 
 
 def history(engine: Engine, user: User | None = None) -> list[dict]:
@@ -272,37 +287,66 @@ def ratio_spread(submission: Submission) -> float | None:
 
 
 def _within_spread(faster: Submission, slower: Submission) -> bool:
-    """Whether two speeds differ by no more than either one's measured spread."""
+    """Whether two speeds differ by no more than either one's measured spread (two speeds
+    not measured at all are alike; a measured one and an unmeasured one are not)."""
+    if faster.reference_ratio is None or slower.reference_ratio is None:
+        return faster.reference_ratio is None and slower.reference_ratio is None
     margin = max(faster.reference_ratio * (ratio_spread(faster) or 0.0),
                  slower.reference_ratio * (ratio_spread(slower) or 0.0))
-    return faster.reference_ratio - slower.reference_ratio <= margin
+    return abs(faster.reference_ratio - slower.reference_ratio) <= margin
 
 
-def _speed_order(best: list[tuple]) -> list[tuple[int, tuple]]:
-    """(rank, entry) by speed: a speed within the spread of its group's fastest shares that
-    rank, and inside a group the more accurate (then the earlier) comes first."""
-    entries = sorted(best, key=lambda e: (-e[1].reference_ratio, -(e[3] or 0.0), e[1].id))
+def _shared_ranks(entries: list[tuple], tied, inside) -> list[tuple[int, tuple]]:
+    """(rank, entry) for `entries` in their order, where an entry `tied` to the first of the
+    group before it joins that group and shares its rank; a group is ordered by `inside`,
+    whose last resort is always the submission's id, so that on a tie the earlier submission
+    comes first and a later one never passes it by timing noise."""
     groups: list[list[tuple]] = []
     for entry in entries:
-        if groups and _within_spread(groups[-1][0][1], entry[1]):
+        if groups and tied(groups[-1][0], entry):
             groups[-1].append(entry)
         else:
             groups.append([entry])
     ordered, rank = [], 1
     for group in groups:
-        group.sort(key=lambda e: (-(e[3] or 0.0), -e[1].reference_ratio, e[1].id))
+        group.sort(key=inside)
         ordered += [(rank, entry) for entry in group]
         rank += len(group)
     return ordered
 
 
+def _speed_order(best: list[tuple]) -> list[tuple[int, tuple]]:
+    """(rank, entry) by speed: a speed within the spread of its group's fastest shares that
+    rank; inside a group the more accurate comes first, then the earlier."""
+    entries = sorted(best, key=lambda e: (-e[1].reference_ratio, -(e[3] or 0.0), e[1].id))
+    return _shared_ranks(entries, lambda first, e: _within_spread(first[1], e[1]),
+                         lambda e: (-(e[3] or 0.0), e[1].id))
+
+
+def _accuracy_order(best: list[tuple]) -> list[tuple[int, tuple]]:
+    """(rank, entry) by accuracy: at an equal accuracy the faster comes first only where the
+    speeds differ by more than their measured spread; otherwise the two share the rank and
+    the earlier submission comes first."""
+    entries = sorted(best, key=lambda e: (-(e[3] or 0.0), -(e[1].reference_ratio or 0.0),
+                                          e[1].id))
+    return _shared_ranks(entries, lambda first, e: first[3] == e[3] and
+                         _within_spread(first[1], e[1]), lambda e: e[1].id)
+
+
+def _score_order(best: list[tuple]) -> list[tuple[int, tuple]]:
+    """(rank, entry) of an exercise task: an equal score shares the rank, earlier first."""
+    entries = sorted(best, key=lambda e: (-(e[3] or 0.0), e[1].id))
+    return _shared_ranks(entries, lambda first, e: first[3] == e[3], lambda e: e[1].id)
+
+
 def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
-    """The best finished submission per student, ranked by accuracy (ties: faster first), or
-    by speed as the course ranks it: the ratio to the reference (comparable across workers'
-    machines, unlike images/s), only at or above the task's accuracy floor, speeds within
-    their measured spread sharing a rank (more accurate first among them); on an exercise
-    task, by the share of cases passed (ties: the earlier submission first). Disabled users,
-    admins and uncleared copies are not ranked."""
+    """The best finished submission per student, ranked by accuracy (ties: faster first
+    where the speeds differ beyond their measured spread), or by speed as the course ranks
+    it: the ratio to the reference (comparable across workers' machines, unlike images/s),
+    only at or above the task's accuracy floor, speeds within their measured spread sharing
+    a rank (more accurate first among them); on an exercise task, by the share of cases
+    passed. Every tie shares its rank with the earlier
+    submission first. Disabled users, admins and uncleared copies are not ranked."""
     if sort not in ("accuracy", "speed"):
         raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
     if task.exercise and sort != "accuracy":
@@ -329,11 +373,9 @@ def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
             key = (submission.reference_ratio, accuracy)
         if user.id not in best or key > best[user.id][0]:
             best[user.id] = (key, submission, user, accuracy)
-    if sort == "speed":
-        ordered = _speed_order(list(best.values()))
-    else:
-        ordered = list(enumerate(sorted(best.values(), key=lambda e: (
-            -e[0][0], -e[0][1], e[1].id)), 1))
+    order = _score_order if task.exercise else \
+        _speed_order if sort == "speed" else _accuracy_order
+    ordered = order(list(best.values()))
     return [Ranked(rank, user, submission, accuracy)
             for rank, (_, submission, user, accuracy) in ordered]
 
@@ -355,8 +397,8 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
             "final_count": task.final_count, "min_accuracy": task.min_accuracy,
             "min_accuracy_source": task.min_accuracy_source,
-            "rows": [{"rank": r.rank, "user": r.user.name, "submission": r.submission.id,
-                      "key": r.submission.key, "user_id": r.user.id,
+            "rows": [{"rank": r.rank, "user": r.user.name, "key": r.submission.key,
+                      "user_id": r.user.id,
                       "label": r.submission.label, "accuracy": r.accuracy,
                       "images_per_s": r.submission.images_per_s,
                       "reference_ratio": r.submission.reference_ratio,

@@ -9,7 +9,15 @@ import re
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User, as_utc, utcnow
+from cnnlab.leaderboard.schema import (
+    KEY,
+    ImportedTestSet,
+    Submission,
+    Task,
+    User,
+    as_utc,
+    utcnow,
+)
 from cnnlab.leaderboard.test_sets import HiddenTestSet
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
@@ -141,7 +149,8 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
 
 
 def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
-    """Every submission to the task flagged as a copy, with whose submission it copies."""
+    """Every submission to the task flagged as a copy, with whose submission it copies (both
+    named by their keys, as everywhere a person sees a submission)."""
     from cnnlab.leaderboard.database import reading
 
     with reading(engine) as session:
@@ -154,37 +163,44 @@ def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
         rows = []
         for copy in flagged:
             original = session.get(Submission, copy.copy_of)
-            rows.append({"id": copy.id, "user": session.get(User, copy.user_id).name,
+            rows.append({"key": copy.key, "user": session.get(User, copy.user_id).name,
                          "label": copy.label, "status": copy.status,
-                         "copy_of": original.id,
+                         "copy_of": original.key,
                          "original_user": session.get(User, original.user_id).name,
                          "cleared": copy.copy_cleared})
         return rows
 
 
-def clear_copy(engine: Engine, submission_id: int) -> Submission:
+def clear_copy(engine: Engine, key: str) -> Submission:
     """Rank a flagged submission after all (the teacher judged it honest: two students may
     reach one model, e.g. both trained the README's recipe with its seed)."""
     with writing(engine) as session:
-        row = session.get(Submission, submission_id) if 0 < submission_id < 2**31 else None
+        row = session.scalar(select(Submission).where(Submission.key == key)) \
+            if KEY.fullmatch(key) else None
         if row is None:
-            raise ValueError(f"no submission {submission_id}")
+            raise ValueError(f"no submission {key!r} (name it by its key, as the copies "
+                             "command and the admin page list it)")
         if row.copy_of is None:
-            raise ValueError(f"submission {submission_id} is not flagged as a copy")
+            raise ValueError(f"submission {key} is not flagged as a copy")
         row.copy_cleared = True
     return row
 
 
 def reveal(engine: Engine, name: str, force: bool = False) -> Task:
-    """Rank the task on its private half from now on: once it has closed, or before with
+    """Rank the task on its private half from now on, and close it: a submission evaluated
+    after reveal would show its author a private-half figure, so a revealed task takes no
+    more (a closing time still ahead becomes now). Before the task's closing time only with
     `force`."""
     with writing(engine) as session:
         task = session.scalar(select(Task).where(Task.name == name))
         if task is None:
             raise ValueError(f"no task named {name!r}")
-        if task.closes_at is not None and utcnow() < as_utc(task.closes_at) and not force:
+        now = utcnow()
+        if task.closes_at is not None and now < as_utc(task.closes_at) and not force:
             raise ValueError(f"task {name} closes at {as_utc(task.closes_at).isoformat()}: "
                              "reveal it after that (students may still submit and choose "
-                             "their final submissions), or now with --force")
+                             "their final submissions), or now with --force, which closes it")
+        if task.closes_at is None or now < as_utc(task.closes_at):
+            task.closes_at = now
         task.revealed = True
     return task
