@@ -58,7 +58,8 @@ def _add_task(args) -> int:
     closes = parse_time(args.closes, "--closes") if args.closes else None
     floor = parse_accuracy(args.min_accuracy) if args.min_accuracy is not None else None
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
-                    args.exercise, test_set, args.data_dir, opens, closes, args.final, floor)
+                    args.exercise, test_set, args.data_dir, opens, closes, args.final, floor,
+                    args.allow_public)
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
               f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
@@ -68,6 +69,10 @@ def _add_task(args) -> int:
               f"from {test_set.source} ({len(test_set.labels):,} images, kept in the "
               f"database only), public/private halves (seed {task.seed}), {task.daily_limit} "
               f"submissions a day, files up to {args.max_mb:g} MB")
+        print(f"compared with {task.dataset}'s public images: {task.public_overlap}")
+        if task.labels_public:
+            print("warning: taken with --allow-public: its labels may be public, and the "
+                  "task's page says so")
     else:
         print(f"task {task.name}: {task.dataset} test set, public/private halves (seed "
               f"{task.seed}), {task.daily_limit} submissions a day, files up to "
@@ -355,9 +360,13 @@ def add_leaderboard(commands) -> None:
                            "with a subfolder of images per class; checked against --dataset "
                            "and stored in the database")
     task.add_argument("--test-labels", metavar="FILE", help="the IDX labels of --test-images")
+    task.add_argument("--allow-public", action="store_true",
+                      help="take --test-images although more than 1%% of its images are the "
+                           "dataset's public ones (same pixels or near copies), or although "
+                           "they cannot be compared here; the task's page says so")
     task.add_argument("--data-dir", help="where the dataset's own files are (a task on its "
                                          "official test set is refused when they cannot be "
-                                         "loaded)")
+                                         "loaded; an imported set is compared with them)")
     task.add_argument("--opens", metavar="TIME", help="take submissions from this ISO 8601 "
                                                       "time with its zone (2026-12-01T09:00+01:00)")
     task.add_argument("--closes", metavar="TIME", help="and until this one; reveal waits for it")

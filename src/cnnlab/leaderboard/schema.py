@@ -71,6 +71,10 @@ class Task(Base):
     # The imported set it ranks on; None: the dataset's official test set (public labels)
     test_set: Mapped[str | None] = mapped_column(ForeignKey("test_sets.sha256"),
                                                  nullable=True)
+    # What add-task found comparing the imported set with the dataset's public images, and
+    # whether the teacher took it although its labels are public (--allow-public)
+    public_overlap: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    labels_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
 

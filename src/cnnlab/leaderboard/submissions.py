@@ -215,13 +215,16 @@ def _ranked_accuracy(task: Task, row: Submission) -> float | None:
 
 
 def _test_set_view(session, task: Task) -> dict | None:
-    """What the ranking is measured on, as the page and the API say it (never the labels)."""
+    """What the ranking is measured on, as the page and the API say it (never the labels):
+    `hidden` unless it is the official test set or was taken with public labels, and what
+    comparing it with the public images found."""
     if task.exercise:
         return None
     if task.test_set is None:
-        return {"hidden": False, "images": None}
+        return {"hidden": False, "imported": False, "images": None, "public_overlap": None}
     stored = session.get(ImportedTestSet, task.test_set)
-    return {"hidden": True, "images": stored.images}
+    return {"hidden": not task.labels_public, "imported": True, "images": stored.images,
+            "public_overlap": task.public_overlap}
 
 
 def mark_final(engine: Engine, key: str, user: User, final: bool) -> dict:

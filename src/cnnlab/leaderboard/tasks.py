@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import Engine, select
 
-from cnnlab.leaderboard.database import writing
+from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import (
     KEY,
     ImportedTestSet,
@@ -88,16 +88,48 @@ def parse_time(text: str, flag: str) -> datetime.datetime:
     return moment.astimezone(datetime.UTC)
 
 
+def _name_is_free(session, name: str) -> None:
+    if session.scalar(select(Task.id).where(Task.name == name)) is not None:
+        raise ValueError(f"a task named {name!r} exists already")
+
+
+def _compared_with_public(test_set: HiddenTestSet, dataset: str, data_dir: str | None,
+                          allow_public: bool) -> tuple[str, bool]:
+    """(what the comparison with the dataset's public images found, in words; whether the
+    set's labels are public). Refused, saying how many images are public and of which split,
+    when too many are, or when this machine cannot compare, unless `allow_public`."""
+    from cnnlab.leaderboard.public_overlap import public_overlap
+
+    try:
+        overlap = public_overlap(test_set, dataset, data_dir)
+    except FileNotFoundError as error:
+        if not allow_public:
+            raise ValueError(f"--test-images: cannot compare the set with {dataset}'s public "
+                             f"images, so it cannot be taken as hidden: {error} Or pass "
+                             "--allow-public to take it uncompared (the task's page then "
+                             "says so)") from None
+        return (f"not compared with {dataset}'s public images (this machine did not have "
+                "them)", True)
+    if overlap.too_public and not allow_public:
+        raise ValueError(f"--test-images: {overlap.describe()}. Their labels are public, so "
+                         "students can look the answers up: this is no hidden test set. "
+                         "Import images the students have not seen, or pass --allow-public "
+                         "to rank on it anyway (the task's page then says so)")
+    return overlap.describe(), overlap.too_public
+
+
 def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 5,
              max_mb: float = 100, exercise: str | None = None,
              test_set: HiddenTestSet | None = None, data_dir: str | None = None,
              opens: datetime.datetime | None = None, closes: datetime.datetime | None = None,
-             final: int = 2, min_accuracy: float | None = None) -> Task:
-    """A model task on a dataset's hidden test split (`test_set`, imported by the teacher, or
-    else the dataset's official test set, whose labels are public), or an exercise task that
-    grades `cnnlab exercise` files (`exercise` names which) on cases drawn for each
-    submission. A model task ranks by speed only submissions at least `min_accuracy`
-    accurate (default: the reference LeNet-5's accuracy, `REFERENCE_ACCURACY`)."""
+             final: int = 2, min_accuracy: float | None = None,
+             allow_public: bool = False) -> Task:
+    """A model task on a dataset's hidden test split (`test_set`, imported by the teacher and
+    compared with the dataset's public images first, or else the dataset's official test set,
+    whose labels are public), or an exercise task that grades `cnnlab exercise` files
+    (`exercise` names which) on cases drawn for each submission. A model task ranks by speed
+    only submissions at least `min_accuracy` accurate (default: the reference LeNet-5's
+    accuracy, `REFERENCE_ACCURACY`)."""
     if not TASK_NAME.fullmatch(name):
         raise ValueError(f"task name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit (it appears in URLs)")
@@ -127,13 +159,18 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
         raise ValueError(f"--daily-limit must be at least 1, got {daily_limit}")
     if not 0 < max_mb <= 1024:
         raise ValueError(f"--max-mb must be above 0 and at most 1024, got {max_mb}")
+    if allow_public and test_set is None:
+        raise ValueError("--allow-public applies to an imported test set (--test-images); "
+                         "a task on the official test set ranks on public labels anyway")
+    with reading(engine) as session:  # said before the slower checks of the data below
+        _name_is_free(session, name)
+    if dataset is not None and test_set is None:
+        _official_test_set_loads(dataset, data_dir)
+    floor, floor_source = _floor(dataset, min_accuracy) if exercise is None else (None, None)
+    overlap, labels_public = (None, test_set is None and exercise is None) \
+        if test_set is None else _compared_with_public(test_set, dataset, data_dir, allow_public)
     with writing(engine) as session:
-        if session.scalar(select(Task).where(Task.name == name)):
-            raise ValueError(f"a task named {name!r} exists already")
-        if dataset is not None and test_set is None:
-            _official_test_set_loads(dataset, data_dir)
-        floor, floor_source = _floor(dataset, min_accuracy) if exercise is None else \
-            (None, None)
+        _name_is_free(session, name)  # again, in the transaction that adds it
         if test_set is not None and session.get(ImportedTestSet, test_set.sha256) is None:
             session.add(ImportedTestSet(sha256=test_set.sha256, images=len(test_set.labels),
                                         source=test_set.source[:500],
@@ -143,7 +180,8 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
                     daily_limit=daily_limit, max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED,
                     revealed=False, test_set=test_set.sha256 if test_set else None,
                     opens_at=opens, closes_at=closes, final_count=final,
-                    min_accuracy=floor, min_accuracy_source=floor_source)
+                    min_accuracy=floor, min_accuracy_source=floor_source,
+                    public_overlap=overlap, labels_public=labels_public)
         session.add(task)
     return task
 
@@ -151,8 +189,6 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
 def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
     """Every submission to the task flagged as a copy, with whose submission it copies (both
     named by their keys, as everywhere a person sees a submission)."""
-    from cnnlab.leaderboard.database import reading
-
     with reading(engine) as session:
         task = session.scalar(select(Task).where(Task.name == task_name))
         if task is None:
