@@ -102,3 +102,53 @@ def solved(text: str, name: str, body: str | None = None) -> str:
     stub = f'    raise NotImplementedError("write the backward pass of {name}")\n'
     assert stub in text
     return text.replace(stub, (SOLUTIONS[name] if body is None else body).lstrip("\n"))
+
+
+# conv2d's backward written as a student new to NumPy would: a loop over every example,
+# output channel, position, input channel and tap, in plain Python. Slow, and derived.
+LOOPS = """
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    n, c, h, width = x.shape
+    o, c_group, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp, dw_ = np.zeros_like(xp), np.zeros_like(w)
+    o_group = o // groups
+    for m in range(n):
+        for oc in range(o):
+            g = oc // o_group
+            for p in range(oh):
+                for q in range(ow):
+                    d = dout[m, oc, p, q]
+                    for ci in range(c_group):
+                        for i in range(kh):
+                            for j in range(kw):
+                                r, s = p * sh + i * dh, q * sw + j * dw
+                                dw_[oc, ci, i, j] += d * xp[m, g * c_group + ci, r, s]
+                                dxp[m, g * c_group + ci, r, s] += d * w[oc, ci, i, j]
+    return dxp[:, :, ph:ph + h, pw:pw + width], dw_, dout.sum(axis=(0, 2, 3))
+"""
+
+# No derivation: a step of 1 along each input value, through the given forward (exact for a
+# layer linear in each input); FORWARD_COPY is the same through a copy of the forward.
+NUMERICAL = """
+    inputs = [np.array(a, dtype=float) for a in cache[:3]]
+    grads = []
+    for a in inputs:
+        g = np.zeros_like(a)
+        for index in np.ndindex(a.shape):
+            old = a[index]
+            a[index] = old + 1.0
+            up = conv2d_forward(*inputs, *cache[3:])[0]
+            a[index] = old
+            g[index] = np.sum((up - conv2d_forward(*inputs, *cache[3:])[0]) * dout)
+        grads.append(g)
+    return tuple(grads)
+"""
+
+
+def with_forward_copy(text: str) -> str:
+    """A conv2d file whose NUMERICAL backward runs a copy of the forward, named my_forward."""
+    forward = text[text.index("def conv2d_forward"):text.index("def conv2d_backward")]
+    body = solved(text, "conv2d", NUMERICAL.replace("conv2d_forward(", "my_forward("))
+    return body + "\n\n" + forward.replace("def conv2d_forward", "def my_forward")

@@ -1,14 +1,20 @@
-"""Exercise tasks: the leaderboard grades `cnnlab exercise` files itself, on cases drawn for
-each file, and ranks them by score (SQLite and PostgreSQL; the pages in Chromium too)."""
+"""Exercise tasks: the leaderboard grades `cnnlab exercise` files itself, on the task's hidden
+cases (the same for every file, from a secret seed), and ranks them by score (SQLite and
+PostgreSQL; the pages in Chromium too)."""
+
+import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cnnlab.cli import main
 from cnnlab.exercises.catalog import CASES_PER_EXERCISE, get_exercise
 from cnnlab.leaderboard import submissions
 from cnnlab.leaderboard.app import create_app
-from cnnlab.leaderboard.tasks import add_task
+from cnnlab.leaderboard.database import reading
+from cnnlab.leaderboard.schema import Submission
+from cnnlab.leaderboard.tasks import SPLIT_SEED, add_task
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import chromium_page, loopback
@@ -54,6 +60,31 @@ def test_exercise_files_are_graded_and_ranked_by_score(graded):
     assert "differs from torch&#39;s by up to" in bob  # the failing cases, with the reason
     assert "exercise: conv2d" in client.get("/tasks/bp").text
     assert "exercise: conv2d" in client.get("/").text
+
+
+def test_a_wrong_file_sent_again_scores_the_same_on_the_task_s_hidden_cases(engine):
+    """Issue 35, point 5: four submissions of one wrong file differing in a comment (the
+    issue's lottery gave 40%, 60%, 70%, 40%) get one score and one verdict per case, and the
+    seed they come from is on no page."""
+    task = add_task(engine, "bp", None, exercise="conv2d")
+    assert task.seed != SPLIT_SEED  # the public split seed would let anybody draw the cases
+    client = TestClient(create_app(engine))
+    token = add_user(engine, "bob")
+    wrong = solved(CONV2D, "conv2d", IGNORES_STRIDE)
+    for attempt in range(4):
+        answer = _upload(client, token, f"{wrong}\n# attempt {attempt}\n", f"try {attempt}")
+        assert answer.status_code == 202, answer.text
+        assert work_once(engine, "w", LIMITS)
+    with reading(engine) as session:
+        rows = session.scalars(select(Submission).order_by(Submission.id)).all()
+        verdicts = {json.dumps(row.details["cases"]) for row in rows}
+        scores = {row.public_accuracy for row in rows}
+    assert len(rows) == 4 and len(scores) == 1 and len(verdicts) == 1
+    assert 0 < scores.pop() < 1
+    page = signed_in(TestClient(create_app(engine)), token).get(f"/submissions/{rows[0].key}")
+    assert "the same ones, so sending this one again gives the same score" in \
+        " ".join(page.text.split())
+    assert str(task.seed) not in page.text and "seed" not in page.text
 
 
 def test_a_file_that_imports_torch_is_refused_at_upload(engine):

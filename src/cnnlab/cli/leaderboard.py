@@ -61,9 +61,9 @@ def _add_task(args) -> int:
                     args.exercise, test_set, args.data_dir, opens, closes, args.final, floor,
                     args.allow_public)
     if task.exercise:
-        print(f"task {task.name}: the {task.exercise} exercise, each file graded on cases "
-              f"drawn for it, ranked by score; {task.daily_limit} submissions a day, files up "
-              f"to {args.max_mb:g} MB")
+        print(f"task {task.name}: the {task.exercise} exercise, each file graded on the "
+              f"task's hidden cases (the same for every file), ranked by score; "
+              f"{task.daily_limit} submissions a day, files up to {args.max_mb:g} MB")
     elif test_set is not None:
         print(f"task {task.name}: {task.dataset}-shaped models ranked on the test set imported "
               f"from {test_set.source} ({len(test_set.labels):,} images, kept in the "
@@ -310,8 +310,8 @@ def _submit(args) -> int:
         print(f"reason: {result['error']}")
         return 1
     if result.get("exercise"):
-        print(f"score {100 * result['accuracy']:.1f}% of the cases drawn for this file (see "
-              f"its page for each case)")
+        print(f"score {100 * result['accuracy']:.1f}% of the task's hidden cases (see its "
+              "page for each case)")
         return 0
     print(f"accuracy {100 * result['accuracy']:.2f}%, {result['images_per_s']:,.0f} images/s "
           f"at batch size 4, {result['reference_ratio']:.3f}x the reference, "

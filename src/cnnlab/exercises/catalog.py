@@ -2,9 +2,15 @@
 graded on.
 
 Every exercise is a forward pass (given, in NumPy) and a backward pass (the student's). Its
-cases are drawn afresh at each check, so a solution cannot be fitted to them: case 0 is the
-plain layer, the next few each exercise one setting (stride, padding, dilation, groups,
-output padding), the rest mix them all. The reference is torch's autograd in float64.
+cases are drawn from a seed (afresh at each local check; a leaderboard task's own, hidden),
+so a solution cannot be fitted to them: case 0 is the plain layer, the next few each exercise
+one setting (stride, padding, dilation, groups, output padding, ties), the rest mix them all.
+Whatever the draw, each case that exercises a setting is one where getting that setting wrong
+changes a gradient: a batch of two or more (a bias summed over one example), a non-square
+kernel (axes swapped, a kernel flipped), groups with unequal input and output channels per
+group (the two mixed up), windows with tied maxima (the gradient sent to every winner, or to
+the last). tests/exercises/test_mutants.py holds those mistakes and checks that each loses
+marks on every draw. The reference is torch's autograd in float64.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import numpy as np
 
 TEMPLATES = Path(__file__).parent / "templates"
 CASES_PER_EXERCISE = 10
+LARGE = CASES_PER_EXERCISE - 1  # a convolution's last case: a photo-sized image (see _large)
+LARGE_SIDE = 256
 
 EQUATIONS = """\
 The four fundamental equations of backpropagation, for a layer l with pre-activation
@@ -112,7 +120,36 @@ def _kernel(rng, dilation: tuple[int, int], smallest: int = 1) -> tuple[int, int
                  for d in dilation)
 
 
+def _non_square(rng) -> tuple[int, int]:
+    """A kernel of 2 by 3 or 3 by 2: swapped axes or a flipped kernel show in it."""
+    return (2, 3) if rng.random() < 0.5 else (3, 2)
+
+
+def _group_sizes(rng, unequal: bool) -> tuple[int, int]:
+    """Input and output channels per group; `unequal`: never the same, so a solution that
+    slices one with the other's size fails."""
+    if unequal:
+        return (1, 2) if rng.random() < 0.5 else (2, 1)
+    return int(rng.integers(1, 3)), int(rng.integers(1, 3))
+
+
+def _large(rng, transposed: bool) -> Case:
+    """One grey 256x256 image and two 3x3 filters: a derived backward takes milliseconds (a
+    loop over every position and tap in plain Python, seconds), one that differentiates the
+    forward numerically needs a forward per pixel, tens of thousands (the grader's time
+    budget, grading.BACKWARD_BUDGET_S, tells them apart)."""
+    x = rng.standard_normal((1, 1, LARGE_SIDE, LARGE_SIDE))
+    w = rng.standard_normal((1, 2, 3, 3) if transposed else (2, 1, 3, 3))
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    if transposed:
+        params = dict(stride=(1, 1), padding=(1, 1), output_padding=(0, 0), dilation=(1, 1),
+                      groups=1)
+    return Case(params, dict(x=x, w=w, b=rng.standard_normal(2)))
+
+
 def _conv2d_case(rng, k) -> Case:
+    if k == LARGE:
+        return _large(rng, transposed=False)
     stride = _setting(rng, k, 1, lambda: _at_least(rng, 2, 1, 3), (1, 1),
                       lambda: _pair(rng, 1, 3))
     padding = _setting(rng, k, 2, lambda: _at_least(rng, 1, 0, 2), (0, 0),
@@ -121,9 +158,10 @@ def _conv2d_case(rng, k) -> Case:
                         lambda: _pair(rng, 1, 2))
     groups = _setting(rng, k, 4, lambda: int(rng.integers(2, 4)), 1,
                       lambda: int(rng.choice([1, 1, 2, 3])))
-    kh, kw = _kernel(rng, dilation)
-    c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
-    n = int(rng.integers(1, 3))
+    kh, kw = _non_square(rng) if k == 0 else _kernel(rng, dilation)
+    c_group, o_group = _group_sizes(rng, unequal=k == 4)
+    c, o = groups * c_group, groups * o_group
+    n = 2 if k == 0 else int(rng.integers(1, 3))
     h = _size(rng, dilation[0], kh, padding[0], stride[0])
     w = _size(rng, dilation[1], kw, padding[1], stride[1])
     return Case(dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
@@ -133,6 +171,8 @@ def _conv2d_case(rng, k) -> Case:
 
 
 def _conv_transpose2d_case(rng, k) -> Case:
+    if k == LARGE:
+        return _large(rng, transposed=True)
     stride = _setting(rng, k, 1, lambda: _at_least(rng, 2, 1, 3), (1, 1),
                       lambda: _pair(rng, 1, 3))
     dilation = _setting(rng, k, 4, lambda: _at_least(rng, 2, 1, 2), (1, 1),
@@ -145,9 +185,10 @@ def _conv_transpose2d_case(rng, k) -> Case:
         for s, d in zip(stride, dilation, strict=True))
     groups = _setting(rng, k, 5, lambda: int(rng.integers(2, 4)), 1,
                       lambda: int(rng.choice([1, 1, 2])))
-    kh, kw = _kernel(rng, dilation, smallest=3 if k == 2 else 1)  # room to crop when k == 2
+    kh, kw = _non_square(rng) if k == 0 else \
+        _kernel(rng, dilation, smallest=3 if k == 2 else 1)  # room to crop when k == 2
     # two inputs or more along a strided axis, or the stride would change nothing
-    n = int(rng.integers(1, 3))
+    n = 2 if k == 0 else int(rng.integers(1, 3))
     h, w = (int(rng.integers(2 if s > 1 else 1, 5)) for s in stride)
     # padding crops the output: keep at least one row and column
     full = [(size - 1) * s + d * (kk - 1) + 1 + op for size, s, d, kk, op in
@@ -155,7 +196,8 @@ def _conv_transpose2d_case(rng, k) -> Case:
     padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) if k >= 5 else 0 for f in full)
     if k == 2:
         padding = tuple(int(rng.integers(1, (f - 1) // 2 + 1)) if f >= 3 else 0 for f in full)
-    c, o = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    c_group, o_group = _group_sizes(rng, unequal=k == 5)
+    c, o = groups * c_group, groups * o_group
     return Case(dict(stride=stride, padding=padding, output_padding=output_padding,
                      dilation=dilation, groups=groups),
                 dict(x=rng.standard_normal((n, c, h, w)),
@@ -164,11 +206,14 @@ def _conv_transpose2d_case(rng, k) -> Case:
 
 
 def _pool_case(rng, k, dilated: bool) -> Case:
+    if dilated and k == 4:
+        return _tied_pool_case(rng)
     dilation = (1, 1)
     if dilated:
         dilation = _setting(rng, k, 3, lambda: _at_least(rng, 2, 1, 2), (1, 1),
                             lambda: _pair(rng, 1, 2))
-    kernel = _kernel(rng, dilation, smallest=2 if k == 2 else 1)  # padding needs 2 or more
+    kernel = _non_square(rng) if k == 0 else \
+        _kernel(rng, dilation, smallest=2 if k == 2 else 1)  # padding needs 2 or more
     stride = _setting(rng, k, 1, lambda: _at_least(rng, 2, 1, 3), kernel,
                       lambda: _pair(rng, 1, 3))
     padding = _setting(rng, k, 2, lambda: tuple(min(1, kk // 2) for kk in kernel), (0, 0),
@@ -188,6 +233,19 @@ def _pool_case(rng, k, dilated: bool) -> Case:
     return Case(params, dict(x=rng.standard_normal((n, c, h, w))))
 
 
+def _tied_pool_case(rng) -> Case:
+    """Max pooling over whole numbers from -1 to 1: most windows hold their maximum twice or
+    more, and overlap, so the gradient must go to each window's first winner only (torch's
+    choice, as the forward's argmax). No direction for the numerical check: a maximum held
+    twice has no derivative."""
+    kernel = (2, 2) if rng.random() < 0.5 else (3, 2)
+    n, c = 2, int(rng.integers(1, 3))
+    h, w = (int(rng.integers(kk + 2, kk + 5)) for kk in kernel)
+    x = rng.integers(-1, 2, (n, c, h, w)).astype(np.float64)
+    return Case(dict(kernel_size=kernel, stride=(1, 1), padding=(0, 0), dilation=(1, 1)),
+                dict(x=x), directions=dict(x=np.zeros_like(x)))
+
+
 def _padding_only_window(size: int, kernel: int, stride: int, padding: int,
                          dilation: int) -> bool:
     out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
@@ -198,26 +256,30 @@ def _padding_only_window(size: int, kernel: int, stride: int, padding: int,
 def _relu_case(rng, k) -> Case:
     x = rng.standard_normal(tuple(int(s) for s in rng.integers(1, 5, int(rng.integers(1, 5)))))
     x[rng.random(x.shape) < 0.1] = 0.0  # torch's choice: the gradient at exactly 0 is 0
+    if k == 0:
+        x.flat[int(rng.integers(x.size))] = 0.0  # at least one
     return Case({}, dict(x=x), directions=dict(x=np.where(x == 0, 0.0,
                                                           rng.standard_normal(x.shape))))
 
 
 def _linear_case(rng, k) -> Case:
     n, d, m = (int(v) for v in rng.integers(1, 7, 3))
+    if k == 0:  # a batch, and a weight matrix that is not square
+        n, d, m = int(rng.integers(2, 7)), 2, 3
     return Case({}, dict(x=rng.standard_normal((n, d)), w=rng.standard_normal((m, d)),
                          b=rng.standard_normal(m)))
 
 
 def _batch_norm_case(rng, k) -> Case:
     n, c, h, w = int(rng.integers(2, 5)), int(rng.integers(1, 4)), *(
-        int(v) for v in rng.integers(1, 4, 2))
+        int(v) for v in rng.integers(2 if k == 0 else 1, 4, 2))
     return Case(dict(eps=float(rng.choice([1e-5, 1e-3, 0.1]))),
                 dict(x=rng.standard_normal((n, c, h, w)) * 2 + 1,
                      gamma=rng.standard_normal(c), beta=rng.standard_normal(c)))
 
 
 def _cross_entropy_case(rng, k) -> Case:
-    n, c = int(rng.integers(1, 7)), int(rng.integers(2, 9))
+    n, c = int(rng.integers(2 if k == 0 else 1, 7)), int(rng.integers(2, 9))
     return Case({}, dict(logits=rng.standard_normal((n, c)) * 3,
                          targets=rng.integers(0, c, n)))
 

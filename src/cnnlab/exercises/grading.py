@@ -31,6 +31,15 @@ EPS = 1e-6
 RTOL, ATOL = 1e-6, 1e-8  # float64 against torch
 NUMERICAL_TOLERANCE = 1e-5
 TIMEOUT_S = 120  # per exercise file
+# A backward that calls the given forward more than this (a derived one needs it at most to
+# recompute its output) differentiates it numerically.
+MAX_FORWARD_CALLS = 2
+# A backward may take BACKWARD_BUDGET_S, or BUDGET_TIMES its forward's time where that is
+# more: measured on the largest case here, a derived backward takes 5 ms, one looping over
+# every position and tap in plain Python 1.5-2.5 s, and numerical differentiation through a
+# copy of the forward (tens of thousands of forward passes) over a minute.
+BACKWARD_BUDGET_S = 10.0
+BUDGET_TIMES = 1000
 MEMORY_BYTES = 4 * 2**30  # the child's address space: a runaway allocation fails there
 
 
@@ -157,6 +166,8 @@ def _run_sandbox(exercise: Exercise, file: Path, cases: list[Case], douts, direc
         np.savez(folder / "inputs.npz", **arrays)
         spec = {"file": str(file.resolve()), "forward": exercise.forward,
                 "backward": exercise.backward, "eps": EPS,
+                "max_forward_calls": MAX_FORWARD_CALLS, "budget_s": BACKWARD_BUDGET_S,
+                "budget_times": BUDGET_TIMES,
                 "cases": [{"inputs": list(exercise.inputs),
                            "differentiable": list(exercise.differentiable),
                            "params": case.params} for case in cases]}
@@ -217,15 +228,37 @@ def _judge(exercise: Exercise, k: int, reference, results: dict, dout, direction
     if returned != len(expected) or any(g is None for g in grads):
         names = ", ".join(f"d{name}" for name in exercise.differentiable)
         return f"backward must return ({names}); it returned {returned} array(s)"
+    wrong = []  # every wrong gradient of the case: a wrong dx must not hide a wrong dw
     for name, grad, theirs in zip(exercise.differentiable, grads, expected, strict=True):
         if grad.shape != theirs.shape:
-            return f"d{name} has shape {grad.shape}; {name} has shape {theirs.shape}"
+            wrong.append(f"d{name} has shape {grad.shape}; {name} has shape {theirs.shape}")
+            continue
         agrees, numerical = _numerical(k, exercise, name, grad, results, dout, direction)
         if not np.allclose(grad, theirs, rtol=RTOL, atol=ATOL):
-            return (f"d{name} differs from torch's by up to "
-                    f"{_largest_difference(grad, theirs)}; {numerical}")
-        if not agrees:
-            return numerical
+            wrong.append(f"d{name} differs from torch's by up to "
+                         f"{_largest_difference(grad, theirs)}; {numerical}")
+        elif not agrees:
+            wrong.append(f"d{name}: {numerical}")
+    return "; ".join(wrong)
+
+
+def _numerical_differentiation(exercise: Exercise, cases: list[Case], results: dict) -> str:
+    """Why the backward is no derivation (it calls the forward over and over, or takes the
+    time of tens of thousands of forward passes), or ""."""
+    for k, case in enumerate(cases):
+        calls = int(results.get(f"{k}.forward_calls", 0))
+        if calls > MAX_FORWARD_CALLS:
+            return (f"the backward called {exercise.forward} {calls} times on case {k} "
+                    f"({case.describe()}): it differentiates the forward numerically instead "
+                    "of deriving the gradient, which scores zero")
+        if bool(results.get(f"{k}.stopped", False)):  # the sandbox stopped it at its budget
+            seconds = float(results[f"{k}.backward_s"])
+            forward = float(results[f"{k}.forward_s"])
+            return (f"the backward was stopped after {seconds:.1f} s on case {k} "
+                    f"({case.describe()}), where its forward took {1000 * forward:.1f} ms "
+                    "and a derived backward takes a few times that: that is the time of "
+                    "differentiating the forward numerically (a forward pass per input "
+                    "value), which scores zero")
     return ""
 
 
@@ -246,6 +279,10 @@ def grade_file(exercise: Exercise, file: Path, rng: np.random.Generator) -> Exer
         return result
     if "file" in errors:
         result.refused = f"loading it failed: {errors['file']}"
+        return result
+    numerical = _numerical_differentiation(exercise, cases, results)
+    if numerical:
+        result.refused = numerical
         return result
     for k, case in enumerate(cases):
         error = errors.get(str(k))

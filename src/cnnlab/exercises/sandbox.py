@@ -10,16 +10,25 @@ Once the inputs are read, an audit hook refuses what an exercise never needs and
 file would use against the machine grading it: signals to other processes (the grader, the
 leaderboard's worker), new processes, sockets, ctypes, and writing, moving or deleting files.
 (An audit hook is not a sandbox against native code; ctypes, its way in, is refused.)
+
+For each backward it also records how long it took and how many times it called the given
+forward (a profile function watches for the forward's code, however the file refers to it;
+the file may not replace the profile function, trace, or start threads): the grader tells a
+derived backward from one that differentiates the forward numerically by them.
 """
 
 import importlib.abc
 import importlib.util
 import json
 import os
+import signal
 import sys
+import time
 import traceback
 
 import numpy as np
+
+_clock = time.perf_counter  # ours: the file may replace time.perf_counter, not this name
 
 FORBIDDEN = ("torch", "cnnlab", "scipy", "jax", "tensorflow", "keras", "autograd",
              "torchvision", "onnxruntime", "chainer", "mxnet")
@@ -37,12 +46,15 @@ _REFUSED_EVENTS = ("os.kill", "os.killpg", "signal.pthread_kill", "os.system", "
                    "pty.spawn", "socket.", "ctypes.", "os.remove", "os.rename", "os.rmdir",
                    "os.unlink", "os.truncate", "os.chmod", "os.chown", "os.link",
                    "os.symlink", "os.mkdir", "shutil.", "os.setuid", "os.putenv",
-                   "os.unsetenv", "resource.setrlimit", "resource.prlimit", "sys.addaudithook")
+                   "os.unsetenv", "resource.setrlimit", "resource.prlimit", "sys.addaudithook",
+                   "sys.setprofile", "sys.settrace", "_thread.start_new_thread")
 _WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _refuse_what_an_exercise_never_needs(allowed_writes: set[str]):
     def hook(event: str, args: tuple) -> None:
+        if event == "sys.setprofile" and _stopping:
+            return  # Python drops the profile function that OverBudget went through
         if event.startswith(_REFUSED_EVENTS):
             raise PermissionError(f"an exercise file may not use {event}")
         if event == "open" and len(args) >= 3 and not isinstance(args[0], int):
@@ -67,12 +79,56 @@ def _error(error: BaseException, student_file: str) -> str:
     return f"{type(error).__name__}{where}: {text}" if text else f"{type(error).__name__}{where}"
 
 
+class _ForwardCalls:
+    """Counts the calls of one function's code while `on`: set as the process's profile
+    function once, before the file runs (it may not set another)."""
+
+    def __init__(self):
+        self.code, self.on, self.calls = None, False, 0
+
+    def __call__(self, frame, event, arg):
+        if event == "call" and self.on and frame.f_code is self.code:
+            self.calls += 1
+
+
+class OverBudget(BaseException):  # not an Exception: `except Exception` does not stop it
+    pass
+
+
+_stopping = False  # set once a backward is stopped at its budget
+
+
+def _stop(signum, frame):
+    global _stopping
+    _stopping = True
+    raise OverBudget
+
+
+def _timed_backward(backward, dout, cache, counter: _ForwardCalls, budget_s: float):
+    """(grads, or None when stopped at the time budget; seconds; forward calls)."""
+    counter.calls, counter.on = 0, True
+    start = _clock()
+    signal.setitimer(signal.ITIMER_REAL, budget_s)
+    try:
+        grads = backward(dout, cache)
+    except OverBudget:
+        grads = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        counter.on = False
+    return grads, _clock() - start, counter.calls
+
+
 def main() -> None:
     spec_path, inputs_path, outputs_path = sys.argv[1:4]
     spec = json.loads(open(spec_path).read())  # noqa: SIM115 - a short-lived process
     arrays = dict(np.load(inputs_path, allow_pickle=False))
     sys.meta_path.insert(0, _Refuse())
     import zipfile  # noqa: F401 - np.savez needs it at the end, after the hook is in place
+
+    counter = _ForwardCalls()
+    sys.setprofile(counter)
+    signal.signal(signal.SIGALRM, _stop)
 
     sys.addaudithook(_refuse_what_an_exercise_never_needs(
         {os.path.abspath(outputs_path), os.path.abspath(outputs_path + ".json")}))
@@ -83,6 +139,7 @@ def main() -> None:
         module_spec.loader.exec_module(student)
         forward = getattr(student, spec["forward"])
         backward = getattr(student, spec["backward"])
+        counter.code = getattr(forward, "__code__", None)
     except BaseException as error:  # whatever the file does, report it
         errors["file"] = _error(error, spec["file"])
         forward = backward = None
@@ -92,9 +149,18 @@ def main() -> None:
         params = _params(case["params"])
         inputs = [arrays[f"{k}.{name}"] for name in case["inputs"]]
         try:
+            start = _clock()
             out, cache = forward(*inputs, **params)
+            results[f"{k}.forward_s"] = np.float64(_clock() - start)
             results[f"{k}.out"] = np.asarray(out, dtype=np.float64)
-            grads = backward(arrays[f"{k}.dout"], cache)
+            budget = max(spec["budget_s"], spec["budget_times"] * (_clock() - start))
+            grads, seconds, calls = _timed_backward(backward, arrays[f"{k}.dout"], cache,
+                                                    counter, budget)
+            results[f"{k}.backward_s"] = np.float64(seconds)
+            results[f"{k}.forward_calls"] = np.int64(calls)
+            results[f"{k}.stopped"] = np.bool_(grads is None)  # at the time budget
+            if grads is None or calls > spec["max_forward_calls"]:
+                break  # no derivation: the grader says so, and the rest would only take time
             grads = grads if isinstance(grads, tuple) else (grads,)
             for i, grad in enumerate(grads):
                 results[f"{k}.grad.{i}"] = np.asarray(grad, dtype=np.float64)

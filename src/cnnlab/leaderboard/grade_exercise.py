@@ -1,8 +1,8 @@
 """The child process that grades one exercise submission for the worker:
 `python -m cnnlab.leaderboard.grade_exercise JOB.json` prints one JSON line, the result in the
 form `worker.finish` writes. The score (the share of cases passed) is stored in both
-accuracy columns: an exercise has no public or private half, its cases are drawn for each
-submission."""
+accuracy columns: an exercise has no public or private half. The cases are the task's, drawn
+from its seed, which stays on the server (with it, anybody could draw them at home)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def grade(job: dict) -> dict:
     share = result.score / result.max_score
     return {"status": "finished", "public_accuracy": share, "private_accuracy": share,
             "images_per_s": None, "reference_ratio": None, "params": None, "macs": None,
-            "details": {"exercise": exercise.name, "seed": job["seed"],
-                        "score": result.score, "max_score": result.max_score,
+            "details": {"exercise": exercise.name, "score": result.score,
+                        "max_score": result.max_score,
                         "cases": [dataclasses.asdict(case) for case in result.cases]}}
 
 

@@ -55,7 +55,7 @@ def index_page(engine: Engine, viewer=None) -> str:
     return _render(
         "index.html", viewer, tasks=[{"name": t.name, "submissions": n,
                 "dataset": f"exercise: {t.exercise}" if t.exercise else t.dataset,
-                "ranked_on": "score on cases drawn for each file" if t.exercise else
+                "ranked_on": "score on the task's hidden cases" if t.exercise else
                 f"{'private' if t.revealed else 'public'} half of the test set"}
                for t, n in tasks])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import secrets
 
 from sqlalchemy import Engine, select
 
@@ -23,6 +24,11 @@ from cnnlab.leaderboard.test_sets import HiddenTestSet
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10")
 SPLIT_SEED = 2024  # the public/private halves of every task's test set
+
+
+def secret_seed() -> int:
+    """An exercise task's seed: its hidden cases come from it, so nobody may know it."""
+    return secrets.randbelow(2**31)
 # The default accuracy floor of the speed ranking: LeNet-5 trained by the README's recipe (its
 # time-to-accuracy table), on the official test set, the lower of seeds 0 and 1. Only
 # Fashion-MNIST is on this machine to measure it; other datasets need --min-accuracy.
@@ -127,7 +133,8 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
     """A model task on a dataset's hidden test split (`test_set`, imported by the teacher and
     compared with the dataset's public images first, or else the dataset's official test set,
     whose labels are public), or an exercise task that grades `cnnlab exercise` files
-    (`exercise` names which) on cases drawn for each submission. A model task ranks by speed
+    (`exercise` names which) on the task's hidden cases, drawn once from a secret seed and
+    the same for every submission. A model task ranks by speed
     only submissions at least `min_accuracy` accurate (default: the reference LeNet-5's
     accuracy, `REFERENCE_ACCURACY`)."""
     if not TASK_NAME.fullmatch(name):
@@ -177,7 +184,8 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
                                         data=test_set.encoded()))
             session.flush()  # the task's foreign key needs the set's row first
         task = Task(name=name, dataset=dataset or "", exercise=exercise,
-                    daily_limit=daily_limit, max_bytes=int(max_mb * 2**20), seed=SPLIT_SEED,
+                    daily_limit=daily_limit, max_bytes=int(max_mb * 2**20),
+                    seed=SPLIT_SEED if exercise is None else secret_seed(),
                     revealed=False, test_set=test_set.sha256 if test_set else None,
                     opens_at=opens, closes_at=closes, final_count=final,
                     min_accuracy=floor, min_accuracy_source=floor_source,

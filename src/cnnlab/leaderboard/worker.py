@@ -134,12 +134,12 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
     with tempfile.TemporaryDirectory(prefix="cnnlab-verify-") as folder:
         job_file = Path(folder) / "job.json"
         if job.exercise:
-            # Cases drawn for this submission alone: nobody has seen them, not even a copy.
+            # The task's hidden cases, drawn from its secret seed: every submission of every
+            # student is graded on the same ones, so sending a file again changes nothing.
             source = Path(folder) / f"{job.exercise}.py"
             source.write_bytes(job.data)
             job_file.write_text(json.dumps({
-                "file_path": str(source), "exercise": job.exercise,
-                "seed": int.from_bytes(os.urandom(4), "little")}))
+                "file_path": str(source), "exercise": job.exercise, "seed": job.seed}))
             module = "cnnlab.leaderboard.grade_exercise"
         else:
             model = Path(folder) / "model.onnx"
