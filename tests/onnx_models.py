@@ -3,7 +3,7 @@ per test, and tensors that point at external files."""
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper, version_converter
 
 
 def minimal_classifier(input_shape=("batch", 1, 28, 28), classes=10, nodes=None,
@@ -35,11 +35,72 @@ def external_weight(location: str, features: int = 784, classes: int = 10):
 
 
 def variant(data: bytes, number: int) -> bytes:
-    """The model in `data` with its first weight nudged by `number` millionths: another model
-    (the leaderboard flags a second student's identical model as a copy)."""
+    """The model in `data` with one weight nudged by `number` millionths: another file (its
+    fingerprint differs), though the near-copy check flags it once evaluated."""
+    return one_weight(data, number * 1e-6)
+
+
+# Copies of a classmate's model, disguised the ways the near-copy check must see through
+
+
+def _weights(model: onnx.ModelProto):
+    return [t for t in model.graph.initializer
+            if onnx.helper.tensor_dtype_to_np_dtype(t.data_type) == np.float32]
+
+
+def one_weight(data: bytes, step: float) -> bytes:
     model = onnx.load_from_string(data)
-    tensor = model.graph.initializer[0]
+    tensor = max(_weights(model), key=lambda t: len(t.raw_data))
     values = numpy_helper.to_array(tensor).copy()
-    values.flat[0] += number * 1e-6
+    values.flat[0] += step
     tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
     return model.SerializeToString()
+
+
+def noised(data: bytes, sigma: float) -> bytes:
+    model = onnx.load_from_string(data)
+    rng = np.random.default_rng(0)
+    for tensor in _weights(model):
+        values = numpy_helper.to_array(tensor)
+        noisy = (values + rng.normal(0, sigma, values.shape)).astype(np.float32)
+        tensor.CopyFrom(numpy_helper.from_array(noisy, tensor.name))
+    return model.SerializeToString()
+
+
+def permuted(data: bytes) -> bytes:
+    """The first convolution's output channels in another order, and the next convolution's
+    input channels with them (what lies between acts channel by channel)."""
+    model = onnx.load_from_string(data)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    init = {t.name: t for t in model.graph.initializer}
+    w1, w2 = init[convs[0].input[1]], init[convs[1].input[1]]
+    first = numpy_helper.to_array(w1)
+    order = np.random.default_rng(1).permutation(first.shape[0])
+    w1.CopyFrom(numpy_helper.from_array(first[order], w1.name))
+    if len(convs[0].input) > 2:
+        bias = init[convs[0].input[2]]
+        bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias)[order], bias.name))
+    w2.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w2)[:, order], w2.name))
+    return model.SerializeToString()
+
+
+def padded_graph(data: bytes) -> bytes:
+    """An Identity and an add-zero node after the first convolution."""
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    conv = next(n for n in graph.node if n.op_type == "Conv")
+    old = conv.output[0]
+    conv.output[0] = old + "_raw"
+    zero = numpy_helper.from_array(np.zeros(1, np.float32), "zero_")
+    graph.initializer.append(zero)
+    position = list(graph.node).index(conv) + 1
+    graph.node.insert(position, helper.make_node("Identity", [old + "_raw"], [old + "_id"]))
+    graph.node.insert(position + 1, helper.make_node("Add", [old + "_id", "zero_"], [old]))
+    return model.SerializeToString()
+
+
+def other_opset(data: bytes) -> bytes:
+    model = onnx.load_from_string(data)
+    current = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    target = current + 1 if current < min(onnx.defs.onnx_opset_version(), 21) else current - 1
+    return version_converter.convert_version(model, target).SerializeToString()

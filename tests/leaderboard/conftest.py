@@ -38,3 +38,16 @@ def trained_onnx(trained_run, tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / "lenet5.onnx"
     assert main(["export", str(trained_run), "-o", str(path)]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def second_trained_onnx(trained_run, tmp_path_factory):
+    """Another LeNet-5 trained as the first was, from another seed, and exported: a model a
+    second student could honestly reach (the near-copy check must leave the two alone)."""
+    folder = tmp_path_factory.mktemp("runs") / "lenet5-seed1"
+    assert main(["train", "lenet5", "--dataset", "fashion-mnist", "--train-size", "2000",
+                 "--val-size", "500", "--epochs", "2", "--batch-size", "64", "--seed", "1",
+                 "--out", str(folder)]) == 0
+    path = folder.parent / "lenet5-seed1.onnx"
+    assert main(["export", str(folder), "-o", str(path)]) == 0
+    return path

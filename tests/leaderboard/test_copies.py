@@ -109,10 +109,12 @@ def test_a_copy_is_flagged_unranked_and_ranked_once_cleared(board, trained_onnx,
     pages = {who: " ".join(signed_in(TestClient(create_app(engine)), token)
                            .get(f"/submissions/{key_of(engine, hidden)}").text.split())
              for who, token in (("bob", bob), ("teacher", teacher))}
-    assert f"as submission {key[original]}, sent earlier by another student: it is not " \
-           "ranked unless the teacher clears it" in pages["teacher"]
-    assert "as a submission sent earlier by another student: it is not ranked unless the " \
-           "teacher clears it" in pages["bob"] and key[original] not in pages["bob"]
+    assert f"Holds the same model (graph and weights) as submission <a href=\"/submissions/" \
+           f"{key[original]}\">{key[original]}</a>, sent earlier by another student. It is " \
+           "not ranked unless the teacher clears it." in pages["teacher"]
+    assert "Flagged as a copy of a submission sent earlier by another student (the same " \
+           "model, or the same predictions on nearly every hidden image): it is not ranked " \
+           "unless the teacher clears it." in pages["bob"] and key[original] not in pages["bob"]
     db = str(engine.url.render_as_string(hide_password=False))
     assert main(["leaderboard", "copies", "fm", "--db", db]) == 0
     listed = capsys.readouterr().out

@@ -204,18 +204,26 @@ def _copies(args) -> int:
     if not rows:
         print(f"task {args.task}: no submission is flagged as a copy")
     for row in rows:
-        state = "cleared (ranked)" if row["cleared"] else "not ranked"
+        state = "cleared (ranked)" if row["cleared"] else \
+            "confirmed (not ranked)" if row["confirmed"] else "not ranked until judged"
+        evidence = "the same model" if row["kind"] == "exact" else "predicts the same class"
+        if row["agreement"] is not None:
+            evidence += f"{',' if row['kind'] == 'exact' else ''} on {row['agreement']:.2%} " \
+                        "of the hidden images either gets wrong"
         print(f"{row['key']} by {row['user']} ({row['label'] or 'no label'}, {row['status']}) "
-              f"copies {row['copy_of']} by {row['original_user']}: {state}")
+              f"copies {row['copy_of']} by {row['original_user']} ({row['kind']}: {evidence})"
+              f": {state}")
     return 0
 
 
-def _clear_copy(args) -> int:
+def _judge_copy(args) -> int:
     _require_extra()
-    from cnnlab.leaderboard.tasks import clear_copy
+    from cnnlab.leaderboard.tasks import judge_copy
 
-    row = clear_copy(_engine(args), args.submission)
-    print(f"submission {row.key}: cleared; it is ranked from now on")
+    honest = args.action == "clear-copy"
+    row = judge_copy(_engine(args), args.submission, honest)
+    print(f"submission {row.key}: " + ("cleared; it is ranked from now on" if honest else
+                                        "confirmed a copy; it stays out of the ranking"))
     return 0
 
 
@@ -440,14 +448,20 @@ def add_leaderboard(commands) -> None:
     copies = with_db(actions.add_parser(
         "copies", help="list the submissions flagged as copies of another student's",
         description="Every submission whose model (graph and weights, whatever its names and "
-                    "metadata) equals another student's earlier submission to the task: "
-                    "left out of the ranking until cleared with clear-copy."))
+                    "metadata) equals another student's earlier submission to the task, or "
+                    "that predicts the same class on nearly every hidden image (a near copy: "
+                    "a weight nudged, fine-tuned, channels permuted, nodes added), with the "
+                    "evidence: left out of the ranking until cleared with clear-copy."))
     copies.add_argument("task")
     copies.set_defaults(handler=_copies)
     clear = with_db(actions.add_parser("clear-copy", help="rank a flagged submission after "
                                                           "all"))
     clear.add_argument("submission", help="the submission's key (as copies lists it)")
-    clear.set_defaults(handler=_clear_copy)
+    clear.set_defaults(handler=_judge_copy)
+    confirm = with_db(actions.add_parser("confirm-copy", help="confirm a flagged submission "
+                                                              "is a copy (it stays unranked)"))
+    confirm.add_argument("submission", help="the submission's key (as copies lists it)")
+    confirm.set_defaults(handler=_judge_copy)
 
     def with_limits(parser):
         parser.add_argument("--timeout", type=int, default=600, help="seconds per evaluation")

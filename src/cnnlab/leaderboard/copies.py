@@ -5,7 +5,8 @@ fingerprint hashes each node's operator and attributes, with its inputs named by
 (graph input, weight, or the output of an earlier node) and each weight by its values.
 
 A flagged submission is shown to the teacher and left out of the ranking until the teacher
-clears it (`cnnlab leaderboard clear-copy ID`)."""
+clears it (`cnnlab leaderboard clear-copy KEY`). Near copies, a model changed just enough
+to be another file, are found by their predictions (leaderboard.near_copies)."""
 
 from __future__ import annotations
 

@@ -160,6 +160,16 @@ class Submission(Base):
     copy_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     copy_cleared: Mapped[bool] = mapped_column(Boolean, default=False,
                                                server_default=false())
+    # How it was found ("exact": the same model; "near": the same predictions, beyond what
+    # independent training gives), the share of hidden images both predict alike, and
+    # whether the teacher confirmed it (it stays unranked)
+    copy_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    copy_agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
+    copy_confirmed: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
+    # The class it predicts for each hidden image (a byte each, the test set's order)
+    predictions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True,
+                                                      deferred=True)
     # Marked by its author for the private ranking (at most the task's final_count)
     final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

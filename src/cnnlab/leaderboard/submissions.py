@@ -120,7 +120,8 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
                                 sha256=None if rejection else digest, size=len(data),
                                 status="rejected" if rejection else "queued",
                                 error=rejection[:2000] if rejection else None, attempts=0,
-                                fingerprint=fingerprint, copy_of=copied)
+                                fingerprint=fingerprint, copy_of=copied,
+                                copy_kind="exact" if copied else None)
         session.add(submission)
         session.flush()
         submission_id, key = submission.id, submission.key
@@ -158,7 +159,9 @@ def _view(session, row: Submission, admin: bool = False) -> dict:
     if admin:  # whose model it copies is the teacher's to see
         original = session.get(Submission, row.copy_of) if row.copy_of else None
         view.update(copy_of=original.key if original else None,
-                    copy_cleared=row.copy_cleared, student_id=user.student_id)
+                    copy_cleared=row.copy_cleared, copy_confirmed=row.copy_confirmed,
+                    copy_kind=row.copy_kind, copy_agreement=row.copy_agreement,
+                    student_id=user.student_id)
     return view
 
 

@@ -211,13 +211,15 @@ def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
                          "label": copy.label, "status": copy.status,
                          "copy_of": original.key,
                          "original_user": session.get(User, original.user_id).name,
-                         "cleared": copy.copy_cleared})
+                         "kind": copy.copy_kind or "exact", "agreement": copy.copy_agreement,
+                         "cleared": copy.copy_cleared, "confirmed": copy.copy_confirmed})
         return rows
 
 
-def clear_copy(engine: Engine, key: str) -> Submission:
-    """Rank a flagged submission after all (the teacher judged it honest: two students may
-    reach one model, e.g. both trained the README's recipe with its seed)."""
+def judge_copy(engine: Engine, key: str, honest: bool) -> Submission:
+    """The teacher's verdict on a flagged submission: `honest` ranks it after all (two
+    students may reach one model, e.g. both trained the README's recipe with its seed);
+    otherwise it is confirmed a copy and stays unranked."""
     with writing(engine) as session:
         row = session.scalar(select(Submission).where(Submission.key == key)) \
             if KEY.fullmatch(key) else None
@@ -226,8 +228,12 @@ def clear_copy(engine: Engine, key: str) -> Submission:
                              "command and the admin page list it)")
         if row.copy_of is None:
             raise ValueError(f"submission {key} is not flagged as a copy")
-        row.copy_cleared = True
+        row.copy_cleared, row.copy_confirmed = honest, not honest
     return row
+
+
+def clear_copy(engine: Engine, key: str) -> Submission:
+    return judge_copy(engine, key, honest=True)
 
 
 def reveal(engine: Engine, name: str, force: bool = False) -> Task:

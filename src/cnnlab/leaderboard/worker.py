@@ -17,6 +17,7 @@ writes its heartbeat (`workers`), which /healthz reports."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -36,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from cnnlab.errors import first_line
 from cnnlab.leaderboard.child import child_reason, run_limited
 from cnnlab.leaderboard.database import writing
+from cnnlab.leaderboard.near_copies import flag_near_copies
 from cnnlab.leaderboard.schema import (
     ImportedTestSet,
     ModelFile,
@@ -260,12 +262,16 @@ def finish(engine: Engine, job: Claim, result: dict) -> bool:
         values.update({key: result.get(key) for key in (
             "public_accuracy", "private_accuracy", "images_per_s", "reference_ratio",
             "params", "macs", "details")})
+        if result.get("predictions"):
+            values["predictions"] = base64.b64decode(result["predictions"])
     with writing(engine) as session:
         changed = session.execute(
             update(Submission)
             .where(Submission.id == job.submission_id, Submission.status == "running",
                    Submission.worker == job.worker, Submission.attempts == job.attempt)
             .values(**values))
+        if changed.rowcount == 1 and "predictions" in values:
+            flag_near_copies(session, job.submission_id)
         return changed.rowcount == 1
 
 
