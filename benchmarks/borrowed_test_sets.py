@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.data import datasets
-from cnnlab.data.near_duplicates import NEAR, Index
+from cnnlab.data.near_duplicates import NEAR, Index, shifted  # zeros come in, as padding
 from cnnlab.leaderboard.public_overlap import MAX_PUBLIC_SHARE
 
 
@@ -31,15 +31,6 @@ def jpeg(images: np.ndarray, quality: int) -> np.ndarray:
         Image.fromarray(image).save(buffer, "JPEG", quality=quality)
         out.append(np.asarray(Image.open(io.BytesIO(buffer.getvalue()))))
     return np.stack(out)[:, None]
-
-
-def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Translated with zeros coming in, as an augmentation pipeline pads."""
-    out = np.zeros_like(images)
-    height, width = images.shape[-2:]
-    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        images[..., max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
-    return out
 
 
 def disguises(images: np.ndarray, rng) -> dict[str, np.ndarray]:

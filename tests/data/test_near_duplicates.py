@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data import datasets
-from cnnlab.data.near_duplicates import NEAR, Index
+from cnnlab.data.near_duplicates import NEAR, Index, shifted
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,6 @@ def _jpeg(batch: np.ndarray, quality: int = 75) -> np.ndarray:
     return np.stack(out)[:, None]
 
 
-def _moved(batch: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    out = np.zeros_like(batch)
-    out[..., max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)] = \
-        batch[..., max(-dy, 0):28 + min(-dy, 0), max(-dx, 0):28 + min(-dx, 0)]
-    return out
-
-
 def test_exact_copies_are_exact_and_name_their_original(images, index):
     picked = np.arange(0, 2000, 40)
     found = index.matches(images[0][picked])
@@ -56,9 +49,9 @@ def test_disguised_copies_are_near_and_find_their_original(images, index, disgui
     copies = {
         "jpeg": lambda: _jpeg(batch),
         "noise": lambda: np.clip(batch + rng.normal(0, 6, batch.shape), 0, 255).astype(np.uint8),
-        "shift": lambda: _moved(batch, 2, -1),
+        "shift": lambda: shifted(batch, 2, -1),
         "roll": lambda: np.roll(batch, (-1, 2), axis=(2, 3)),
-        "jpeg+shift": lambda: _moved(_jpeg(batch), 1, 1),
+        "jpeg+shift": lambda: shifted(_jpeg(batch), 1, 1),
     }[disguise]()
     found = index.matches(copies)
     assert not found.exact.any()  # not a pixel-exact copy any more

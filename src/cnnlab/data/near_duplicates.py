@@ -54,7 +54,7 @@ def _grey(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32).mean(axis=1)
 
 
-def _shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Moved down by dy and right by dx (negative: up, left), zeros coming in."""
     out = np.zeros_like(images)
     height, width = images.shape[-2:]
@@ -81,7 +81,7 @@ def _candidates(queries: np.ndarray, base: np.ndarray) -> np.ndarray:
         part = queries[start:start + CHUNK]
         nearest = np.full((len(part), len(base)), np.inf, dtype=np.float32)
         for dy, dx in SHIFTS:
-            coarse = _coarse(_shifted(part, dy, dx))
+            coarse = _coarse(shifted(part, dy, dx))
             distance = squared[None] - 2 * coarse @ base.T
             distance += (coarse ** 2).sum(axis=1, keepdims=True)  # a shift changes it
             np.minimum(nearest, distance, out=nearest)
@@ -101,7 +101,7 @@ def _best_distance(queries: np.ndarray, candidates: np.ndarray) -> tuple[np.ndar
     best = np.full(queries.shape[:1], np.inf, dtype=np.float32)
     which = np.zeros(queries.shape[:1], dtype=np.int64)
     for dy, dx in SHIFTS:
-        ours = _shifted(queries, dy, dx)[(slice(None), None, *inner)]
+        ours = shifted(queries, dy, dx)[(slice(None), None, *inner)]
         ours = ours - ours.mean(axis=(2, 3), keepdims=True)
         rms = np.sqrt(((ours - theirs) ** 2).mean(axis=(2, 3)))
         closer = rms.min(axis=1) < best
