@@ -13,7 +13,7 @@ from sqlalchemy import select
 from cnnlab.leaderboard import client, submissions
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import reading, writing
-from cnnlab.leaderboard.schema import SignedIn, Submission, Task, User
+from cnnlab.leaderboard.schema import KEY, SignedIn, Submission, Task, User, new_key
 from cnnlab.leaderboard.signin import SESSION_COOKIE
 from cnnlab.leaderboard.tasks import reveal
 from cnnlab.leaderboard.users import add_user, reset_token, set_disabled
@@ -247,3 +247,10 @@ def test_no_route_shows_a_student_a_private_half_figure_before_reveal(course, tm
             client.submit(url, tokens["alice"], "fm", probe)
     assert "403: task fm is revealed: its private ranking is out, and it takes no more " \
            "submissions" in str(refused.value)
+
+
+def test_a_key_never_starts_with_a_dash():
+    """It is typed as a command's argument (cnnlab final KEY), where a dash starts an option."""
+    keys = [new_key() for _ in range(2000)]  # about 1 in 64 would start with one otherwise
+    assert not any(key.startswith("-") for key in keys)
+    assert all(KEY.fullmatch(key) and len(key) == 22 for key in keys)

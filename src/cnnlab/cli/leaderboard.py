@@ -59,7 +59,7 @@ def _add_task(args) -> int:
     floor = parse_accuracy(args.min_accuracy) if args.min_accuracy is not None else None
     task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
                     args.exercise, test_set, args.data_dir, opens, closes, args.final, floor,
-                    args.allow_public)
+                    args.allow_public, args.ladder)
     if task.exercise:
         print(f"task {task.name}: the {task.exercise} exercise, each file graded on the "
               f"task's hidden cases (the same for every file), ranked by score; "
@@ -82,6 +82,9 @@ def _add_task(args) -> int:
               "honest ones. For a ranking they cannot buy, import a test set they do not have: "
               "--test-images FILE --test-labels FILE (IDX), --test-images FILE.npz, or "
               "--test-images FOLDER (a subfolder of images per class)")
+    if task.ladder:
+        print("public scores go through the Ladder: a new one is shown only when it beats the "
+              "student's best by more than the standard error of the difference")
     if task.min_accuracy is not None:
         print(f"speed ranks only submissions at or above {100 * task.min_accuracy:.2f}% "
               f"accuracy ({task.min_accuracy_source})")
@@ -368,6 +371,10 @@ def add_leaderboard(commands) -> None:
                            "with a subfolder of images per class; checked against --dataset "
                            "and stored in the database")
     task.add_argument("--test-labels", metavar="FILE", help="the IDX labels of --test-images")
+    task.add_argument("--ladder", action="store_true",
+                      help="show a student a new public score only when it beats their best "
+                           "by more than the standard error of the difference (the Ladder, "
+                           "Blum & Hardt 2015): keeping lucky variants gains nothing")
     task.add_argument("--allow-public", action="store_true",
                       help="take --test-images although more than 1%% of its images are the "
                            "dataset's public ones (same pixels or near copies), or although "

@@ -5,7 +5,8 @@ difference between the two on the public images; otherwise they see their best a
 many variants and keeping the lucky ones then learns nothing of the public half's labels
 (benchmarks/ladder_attack.py runs the paper's boosting attack with and without it).
 
-Here the mechanism alone, on per-image correctness; the leaderboard's use of it is to come."""
+Here the mechanism, on per-image correctness; a task made with `add-task --ladder` shows and
+ranks by what it shows (leaderboard.submissions), until reveal."""
 
 from __future__ import annotations
 

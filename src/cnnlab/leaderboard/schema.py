@@ -36,7 +36,11 @@ def as_utc(value: datetime.datetime) -> datetime.datetime:
 
 
 def new_key() -> str:
-    return secrets.token_urlsafe(16)  # 128 bits
+    """128 random bits, URL-safe, never starting with "-": a key is typed as a command's
+    argument (cnnlab final KEY), where a leading dash reads as an option."""
+    while (key := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return key
 
 
 # What new_key makes: a text of any other form is refused before the database is asked
@@ -74,6 +78,8 @@ class Task(Base):
     # What add-task found comparing the imported set with the dataset's public images, and
     # whether the teacher took it although its labels are public (--allow-public)
     public_overlap: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Public scores shown by the Ladder (leaderboard.ladder): only significant improvements
+    ladder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     labels_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True),
                                                           default=utcnow)
@@ -167,7 +173,8 @@ class Submission(Base):
     copy_agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
     copy_confirmed: Mapped[bool] = mapped_column(Boolean, default=False,
                                                  server_default=false())
-    # The class it predicts for each hidden image (a byte each, the test set's order)
+    # The class it predicts for each hidden image, a byte each with a bit for whether it is
+    # right, the public half first (leaderboard.near_copies.encoded)
     predictions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True,
                                                       deferred=True)
     # Marked by its author for the private ranking (at most the task's final_count)

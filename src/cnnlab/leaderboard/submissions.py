@@ -6,10 +6,14 @@ import dataclasses
 import datetime
 import hashlib
 
+import numpy as np
 from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy.orm import undefer
 
 from cnnlab.leaderboard import upload_check
 from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.ladder import Step, ladder
+from cnnlab.leaderboard.near_copies import CORRECT
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import (
     COUNTED,
@@ -150,12 +154,18 @@ def _view(session, row: Submission, admin: bool = False) -> dict:
         "user": user.name, "label": row.label,
         "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
         "accuracy": _ranked_accuracy(task, row),
+        "ladder": None,
         "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
         "ratio_spread": ratio_spread(row), "worker": _host(row.worker),
         "params": row.params, "macs": row.macs,
         "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
         "flagged_copy": row.copy_of is not None and not row.copy_cleared, "final": row.final,
     }
+    if _ladder_active(task) and row.status == "finished":
+        step = _ladder_steps(session, task, row.user_id).get(row.id)
+        if step is not None:  # the score the student is shown, not the one measured
+            view["accuracy"] = step.shown
+            view["ladder"] = {"new_score": step.accepted, "margin": step.margin}
     if admin:  # whose model it copies is the teacher's to see
         original = session.get(Submission, row.copy_of) if row.copy_of else None
         view.update(copy_of=original.key if original else None,
@@ -196,9 +206,13 @@ def private_reports(engine: Engine, key: str, user: User) -> tuple[dict, dict]:
     with reading(engine) as session:
         row = _own(session, key, user)
         details = dict(row.details or {})
-        if not session.get(Task, row.task_id).revealed:
+        task = session.get(Task, row.task_id)
+        if not task.revealed:
             details.pop("private", None)
-        return _view(session, row, admin=user.admin), details
+        view = _view(session, row, admin=user.admin)
+        if view["ladder"] is not None and not view["ladder"]["new_score"]:
+            details.pop("public", None)  # its own public figures are what the Ladder holds back
+        return view, details
 
 
 def history(engine: Engine, user: User | None = None) -> list[dict]:
@@ -209,6 +223,35 @@ def history(engine: Engine, user: User | None = None) -> list[dict]:
         if user is not None:
             query = query.where(Submission.user_id == user.id)
         return [_view(session, row, admin=user is None) for row in session.scalars(query)]
+
+
+def _ladder_active(task: Task) -> bool:
+    """Whether public scores go through the Ladder now (after reveal the private half ranks)."""
+    return task.ladder and not task.revealed and not task.exercise
+
+
+def _public_outcomes(row: Submission) -> np.ndarray | None:
+    """Right or wrong on each public image, from the stored predictions (public half first)."""
+    images = ((row.details or {}).get("public") or {}).get("images")
+    if row.predictions is None or not images:
+        return None
+    return (np.frombuffer(row.predictions, np.uint8)[:images] & CORRECT) != 0
+
+
+def _ladder_steps(session, task: Task, user_id: int) -> dict[int, Step]:
+    """What the Ladder shows for each of the student's evaluated submissions to the task (by
+    id), in the order sent; copies not cleared are not theirs to climb with."""
+    rows = session.scalars(
+        select(Submission).options(undefer(Submission.predictions)).where(
+            Submission.task_id == task.id, Submission.user_id == user_id,
+            Submission.status == "finished",
+            or_(Submission.copy_of.is_(None), Submission.copy_cleared.is_(True)))
+        .order_by(Submission.id)).all()
+    known = [(row.id, outcomes) for row in rows
+             if (outcomes := _public_outcomes(row)) is not None]
+    steps = ladder([outcomes for _, outcomes in known])
+    return {submission_id: step for (submission_id, _), step in
+            zip(known, steps, strict=True)}
 
 
 def _ranked_accuracy(task: Task, row: Submission) -> float | None:
@@ -365,6 +408,11 @@ def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
     rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
     if task.revealed and not task.exercise:
         rows = _private_candidates(rows, task.final_count)
+    if _ladder_active(task):  # a student is ranked by the scores the Ladder showed them
+        shown = {}
+        for user_id in {u.id for _, u in rows}:
+            shown |= _ladder_steps(session, task, user_id)
+        rows = [(s, u) for s, u in rows if s.id not in shown or shown[s.id].accepted]
     if sort == "speed":  # "faster while keeping the same prediction" is the improvement
         rows = [(s, u) for s, u in rows if s.reference_ratio is not None and (
             task.min_accuracy is None or (_ranked_accuracy(task, s) or 0.0) >= task.min_accuracy)]
@@ -402,6 +450,7 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "split": "private" if task.revealed else "public", "sort": sort,
             "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
             "final_count": task.final_count, "min_accuracy": task.min_accuracy,
+            "ladder": _ladder_active(task),
             "min_accuracy_source": task.min_accuracy_source,
             "rows": [{"rank": r.rank, "user": r.user.name, "key": r.submission.key,
                       "user_id": r.user.id,

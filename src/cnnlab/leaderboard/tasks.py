@@ -129,14 +129,15 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
              test_set: HiddenTestSet | None = None, data_dir: str | None = None,
              opens: datetime.datetime | None = None, closes: datetime.datetime | None = None,
              final: int = 2, min_accuracy: float | None = None,
-             allow_public: bool = False) -> Task:
+             allow_public: bool = False, ladder: bool = False) -> Task:
     """A model task on a dataset's hidden test split (`test_set`, imported by the teacher and
     compared with the dataset's public images first, or else the dataset's official test set,
     whose labels are public), or an exercise task that grades `cnnlab exercise` files
     (`exercise` names which) on the task's hidden cases, drawn once from a secret seed and
     the same for every submission. A model task ranks by speed
     only submissions at least `min_accuracy` accurate (default: the reference LeNet-5's
-    accuracy, `REFERENCE_ACCURACY`)."""
+    accuracy, `REFERENCE_ACCURACY`); with `ladder`, a student sees a new public score only
+    when it beats their best by more than its standard error (leaderboard.ladder)."""
     if not TASK_NAME.fullmatch(name):
         raise ValueError(f"task name {name!r}: use 1 to 100 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit (it appears in URLs)")
@@ -166,6 +167,9 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
         raise ValueError(f"--daily-limit must be at least 1, got {daily_limit}")
     if not 0 < max_mb <= 1024:
         raise ValueError(f"--max-mb must be above 0 and at most 1024, got {max_mb}")
+    if ladder and exercise is not None:
+        raise ValueError("--ladder applies to a model task: an exercise task's cases are the "
+                         "same for every file and it has no public half")
     if allow_public and test_set is None:
         raise ValueError("--allow-public applies to an imported test set (--test-images); "
                          "a task on the official test set ranks on public labels anyway")
@@ -189,7 +193,7 @@ def add_task(engine: Engine, name: str, dataset: str | None, daily_limit: int = 
                     revealed=False, test_set=test_set.sha256 if test_set else None,
                     opens_at=opens, closes_at=closes, final_count=final,
                     min_accuracy=floor, min_accuracy_source=floor_source,
-                    public_overlap=overlap, labels_public=labels_public)
+                    public_overlap=overlap, labels_public=labels_public, ladder=ladder)
         session.add(task)
     return task
 

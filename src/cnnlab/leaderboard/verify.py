@@ -55,6 +55,7 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
     if bad:
         raise VerificationFailed(f"the model's logits are not finite (NaN or infinity) for "
                                  f"{bad} of {len(labels)} images")
+    halves_order = np.concatenate([public, private])
     halves = {name: classification_report(logits[index], labels[index], spec.classes)
               for name, index in (("public", public), ("private", private))}
     summary = speed.summary()
@@ -66,9 +67,10 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
         "reference_ratio": summary["reference"]["ratio"],
         "params": parameter_count(data),
         "macs": multiply_adds(data),
-        # for the near-copy comparison (never shown): leaderboard.near_copies.encoded
-        "predictions": base64.b64encode(encoded(logits.argmax(axis=1), labels))
-        .decode("ascii"),
+        # for the near-copy comparison and the Ladder (never shown): the public half's images
+        # first, then the private half's (leaderboard.near_copies.encoded)
+        "predictions": base64.b64encode(encoded(logits.argmax(axis=1)[halves_order],
+                                                labels[halves_order])).decode("ascii"),
         "details": {"public": halves["public"].as_dict(),
                     "private": halves["private"].as_dict(),
                     "speed": summary, "environment": environment("onnx", threads)},

@@ -1,8 +1,9 @@
 """Near copies: a submission that predicts what another student's earlier submission predicts
 on the hidden images, beyond what independent training gives, is flagged as a suspected copy.
 
-`submissions.predictions`: the class it predicts for each hidden image, one byte each, in the
-test set's order (NULL for those evaluated before, and for exercises). `copy_kind`: "exact"
+`submissions.predictions`: the class it predicts for each hidden image, one byte each with a
+bit for whether it is right, the public half's images first (NULL for those evaluated before,
+and for exercises). `copy_kind`: "exact"
 (the same model, by fingerprint) or "near" (by predictions); `copy_agreement`: the share of
 the hidden images on which the two predict the same class; `copy_confirmed`: the teacher
 judged it a copy (it stays unranked; clearing ranks it).
