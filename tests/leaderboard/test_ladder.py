@@ -110,6 +110,8 @@ def test_a_ladder_task_withholds_a_score_that_is_no_real_improvement(engine):
                     .get(f"/submissions/{keys[1]}").text.split())
     assert "The Ladder shows no new public score for this submission" in page
     assert f"{100 * lucky.mean():.2f}%" not in page
+    mine = signed_in(TestClient(create_app(engine)), token).get("/me").text  # one Ladder
+    assert f"{100 * first.mean():.2f}%" in mine and f"{100 * lucky.mean():.2f}%" not in mine
     better = first | (rng.random(len(first)) < 0.3)
     keys.append(_sent(engine, "alice", better))
     assert _shown(engine) == [("alice", better.mean(), keys[2])]

@@ -143,10 +143,12 @@ def _time(value: datetime.datetime | None) -> str | None:
 MAX_ID = 2**31 - 1  # the largest id both databases hold (an INTEGER column is 32-bit in PostgreSQL)
 
 
-def _view(session, row: Submission, admin: bool = False) -> dict:
+def _view(session, row: Submission, admin: bool = False,
+          ladders: dict | None = None) -> dict:
     """A submission as its author (or an admin) sees it. `id` is its key: the one name of a
     submission wherever a person sees it (URLs, the API, the pages, the CSV, the commands),
-    never its row number, which would tell how many came before."""
+    never its row number, which would tell how many came before. `ladders` keeps each
+    (task, student)'s Ladder for a caller that views many of their submissions."""
     task = session.get(Task, row.task_id)
     user = session.get(User, row.user_id)
     view = {
@@ -162,7 +164,10 @@ def _view(session, row: Submission, admin: bool = False) -> dict:
         "flagged_copy": row.copy_of is not None and not row.copy_cleared, "final": row.final,
     }
     if _ladder_active(task) and row.status == "finished":
-        step = _ladder_steps(session, task, row.user_id).get(row.id)
+        ladders = {} if ladders is None else ladders
+        if (task.id, row.user_id) not in ladders:
+            ladders[task.id, row.user_id] = _ladder_steps(session, task, row.user_id)
+        step = ladders[task.id, row.user_id].get(row.id)
         if step is not None:  # the score the student is shown, not the one measured
             view["accuracy"] = step.shown
             view["ladder"] = {"new_score": step.accepted, "margin": step.margin}
@@ -222,7 +227,9 @@ def history(engine: Engine, user: User | None = None) -> list[dict]:
         query = select(Submission).order_by(Submission.id.desc())
         if user is not None:
             query = query.where(Submission.user_id == user.id)
-        return [_view(session, row, admin=user is None) for row in session.scalars(query)]
+        ladders: dict = {}  # each student's Ladder once, not once per submission
+        return [_view(session, row, admin=user is None, ladders=ladders)
+                for row in session.scalars(query)]
 
 
 def _ladder_active(task: Task) -> bool:
@@ -394,8 +401,8 @@ def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
     it: the ratio to the reference (comparable across workers' machines, unlike images/s),
     only at or above the task's accuracy floor, speeds within their measured spread sharing
     a rank (more accurate first among them); on an exercise task, by the share of cases
-    passed. Every tie shares its rank with the earlier
-    submission first. Disabled users, admins and uncleared copies are not ranked."""
+    passed. Every tie shares its rank with the earlier submission first. Disabled users,
+    admins and uncleared copies are not ranked."""
     if sort not in ("accuracy", "speed"):
         raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
     if task.exercise and sort != "accuracy":

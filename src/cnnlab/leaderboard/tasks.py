@@ -236,9 +236,6 @@ def judge_copy(engine: Engine, key: str, honest: bool) -> Submission:
     return row
 
 
-def clear_copy(engine: Engine, key: str) -> Submission:
-    return judge_copy(engine, key, honest=True)
-
 
 def reveal(engine: Engine, name: str, force: bool = False) -> Task:
     """Rank the task on its private half from now on, and close it: a submission evaluated
