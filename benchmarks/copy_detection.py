@@ -1,9 +1,11 @@
 """Near-copy detection, measured (issue 35, point 1): how much a copy of a classmate's model,
-disguised each way, agrees with the original on the hidden images, against how much models
-trained honestly with different seeds agree; and which the leaderboard flags (on the images
-either model gets wrong, the same prediction at least leaderboard.near_copies.
-NEAR_ERROR_AGREEMENT of the time, or the same fingerprint). Plain agreement is printed
-beside it: it depends on the models' accuracy, the error agreement much less.
+disguised each way, agrees with the original on the hidden images and how far its weights
+are from the original's in canonical form, against the same figures for models trained
+honestly with different seeds; and which the leaderboard flags (the same fingerprint; or on
+the images either model gets wrong, the same prediction at least leaderboard.near_copies.
+NEAR_ERROR_AGREEMENT of the time; or a weight distance at most NEAR_WEIGHT_DISTANCE). Plain
+agreement is printed beside it: it depends on the models' accuracy, the error agreement
+much less.
 
 Give it ONNX files of honestly trained models (`cnnlab export RUN -o FILE`): the first is the
 original the copies are made of; every pair of them is an honest pair. The images are
@@ -27,42 +29,29 @@ import numpy as np
 
 from cnnlab.data import datasets
 from cnnlab.evaluate.predictors import OnnxPredictor, predict_all
+from cnnlab.leaderboard.canonical_weights import canonical_layers, weight_distance
 from cnnlab.leaderboard.copies import model_fingerprint
-from cnnlab.leaderboard.near_copies import NEAR_ERROR_AGREEMENT, encoded, error_agreement
+from cnnlab.leaderboard.near_copies import (
+    NEAR_ERROR_AGREEMENT,
+    NEAR_WEIGHT_DISTANCE,
+    encoded,
+    error_agreement,
+    is_near,
+)
 
 # The disguises are the tests' own, so that what is measured here is what the tests check
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.onnx_models import (
+    fine_tuned,
     noised,
     one_weight,
     other_opset,
     padded_graph,
     permuted,
+    rescaled,
+    split_linear,
+    unfolded_batch_norm,
 )
-
-
-def fine_tuned(run: Path, steps: int) -> bytes:
-    import torch
-
-    from cnnlab.evaluate.exporting import torch_model
-    from cnnlab.evaluate.onnx_export import export_bytes
-    from cnnlab.evaluate.targets import load_target
-
-    target = load_target(run)
-    model = torch_model(target).train()
-    images, labels = datasets.load(target.spec, allow_download=False)["train"]
-    contract = target.contract
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = np.random.default_rng(0)
-    for _ in range(steps):
-        batch = rng.choice(len(images), 128, replace=False)
-        x = contract.images(torch.from_numpy(images[batch]))
-        loss = torch.nn.functional.cross_entropy(model(x), torch.from_numpy(labels[batch]))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    return export_bytes(model, contract, target.spec.shape, len(target.spec.classes))[0]
 
 
 def main() -> None:
@@ -90,28 +79,48 @@ def main() -> None:
               "every weight + N(0, 1e-2)": noised(original, 1e-2),
               "conv channels permuted": permuted(original),
               "Identity and add-zero nodes": padded_graph(original),
-              "another opset": other_opset(original)}
+              "another opset": other_opset(original),
+              "channels rescaled (ReLU)": rescaled(original),
+              "batch norm unfolded": unfolded_batch_norm(original),
+              "last linear layer split": split_linear(original)}
     if args.run:
         for steps in map(int, args.steps.split(",")):
-            copies[f"fine-tuned {steps} steps"] = fine_tuned(Path(args.run), steps)
-    print(f"original: {next(iter(files))}; flagged at an error agreement >= "
-          f"{NEAR_ERROR_AGREEMENT:.0%} on {len(labels):,} images, or by fingerprint")
+            tuned = fine_tuned(Path(args.run), steps)
+            copies[f"fine-tuned {steps} steps"] = tuned
+            copies[f"fine-tuned {steps}, permuted"] = permuted(tuned)
+    print(f"original: {next(iter(files))}; flagged by fingerprint, at an error agreement >= "
+          f"{NEAR_ERROR_AGREEMENT:.0%} on {len(labels):,} images, or a weight distance <= "
+          f"{NEAR_WEIGHT_DISTANCE}")
     print(f"{'copy':<30} {'agreement':>10} {'on errors':>10} {'accuracy':>9} "
-          f"{'fingerprint':>12} {'flagged':>8}")
+          f"{'weights':>8} {'fingerprint':>12} {'flagged':>8}")
     fingerprint = model_fingerprint(original)
+    layers = canonical_layers(original)
+
+    def distance(data: bytes) -> float | None:
+        theirs = canonical_layers(data)
+        return None if layers is None or theirs is None else weight_distance(layers, theirs)
+
     for name, data in copies.items():
         ours = predictions(data)
         share, on_errors = compared(ours, theirs)
         same = model_fingerprint(data) == fingerprint
-        flagged = same or on_errors >= NEAR_ERROR_AGREEMENT
+        apart = distance(data)
+        flagged = same or is_near(on_errors, apart)
         print(f"{name:<30} {share:>10.2%} {on_errors:>10.2%} {np.mean(ours == labels):>9.2%} "
-              f"{'same' if same else 'other':>12} {'yes' if flagged else 'NO':>8}", flush=True)
-    print(f"\n{'honest pair':<30} {'agreement':>10} {'on errors':>10} {'flagged':>8}")
+              f"{_shown(apart):>8} {'same' if same else 'other':>12} "
+              f"{'yes' if flagged else 'NO':>8}", flush=True)
+    print(f"\n{'honest pair':<30} {'agreement':>10} {'on errors':>10} {'weights':>8} "
+          f"{'flagged':>8}")
     predicted = {name: predictions(data) for name, data in files.items()}
     for a, b in itertools.combinations(predicted, 2):
         share, on_errors = compared(predicted[a], predicted[b])
-        print(f"{a + ' / ' + b:<30} {share:>10.2%} {on_errors:>10.2%} "
-              f"{'YES' if on_errors >= NEAR_ERROR_AGREEMENT else 'no':>8}", flush=True)
+        apart = weight_distance(canonical_layers(files[a]), canonical_layers(files[b]))
+        print(f"{a + ' / ' + b:<30} {share:>10.2%} {on_errors:>10.2%} {_shown(apart):>8} "
+              f"{'YES' if is_near(on_errors, apart) else 'no':>8}", flush=True)
+
+
+def _shown(distance: float | None) -> str:
+    return "-" if distance is None else f"{distance:.4f}"
 
 
 if __name__ == "__main__":

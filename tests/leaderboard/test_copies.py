@@ -113,7 +113,8 @@ def test_a_copy_is_flagged_unranked_and_ranked_once_cleared(board, trained_onnx,
            f"{key[original]}\">{key[original]}</a>, sent earlier by another student. It is " \
            "not ranked unless the teacher clears it." in pages["teacher"]
     assert "Flagged as a copy of a submission sent earlier by another student (the same " \
-           "model, or the same predictions on nearly every hidden image): it is not ranked " \
+           "model, nearly the same weights, or the same predictions on nearly every hidden " \
+           "image): it is not ranked " \
            "unless the teacher clears it." in pages["bob"] and key[original] not in pages["bob"]
     db = str(engine.url.render_as_string(hide_password=False))
     assert main(["leaderboard", "copies", "fm", "--db", db]) == 0

@@ -1,9 +1,11 @@
 """Near copies (issue 35, point 1), on SQLite and PostgreSQL with the real worker: a
 classmate's trained model with its channels permuted, with Identity and add-zero nodes, with a
-weight nudged by 1e-6 or in another opset predicts what the original predicts, so each is
-flagged as a suspected copy of the earlier submission, with the evidence for the teacher, and
-left unranked until cleared; a model trained honestly from another seed is not flagged. (The
-threshold and every copy kind are measured in benchmarks/copy_detection.py.)"""
+weight nudged by 1e-6, in another opset, with its channels rescaled, its batch norm unfolded
+or its last linear layer split in two predicts what the original predicts and has its
+canonical weights, so each is flagged as a suspected copy of the earlier submission, with the
+evidence for the teacher, and left unranked until cleared; a copy fine-tuned a few hundred
+steps is flagged by its weights; a model trained honestly from another seed is not flagged.
+(The thresholds and every copy kind are measured in benchmarks/copy_detection.py.)"""
 
 import numpy as np
 import pytest
@@ -14,25 +16,52 @@ from sqlalchemy.orm import undefer
 from cnnlab.cli import main
 from cnnlab.leaderboard import submissions
 from cnnlab.leaderboard.app import create_app
+from cnnlab.leaderboard.canonical_weights import unpacked, weight_distance
 from cnnlab.leaderboard.database import reading
-from cnnlab.leaderboard.near_copies import NEAR_ERROR_AGREEMENT, encoded, error_agreement
+from cnnlab.leaderboard.near_copies import (
+    NEAR_ERROR_AGREEMENT,
+    NEAR_WEIGHT_DISTANCE,
+    encoded,
+    error_agreement,
+)
 from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.leaderboard.lookup import key_of, signed_in
-from tests.onnx_models import one_weight, other_opset, padded_graph, permuted
+from tests.onnx_models import (
+    fine_tuned,
+    one_weight,
+    other_opset,
+    padded_graph,
+    permuted,
+    rescaled,
+    split_linear,
+    unfolded_batch_norm,
+)
 
 FAST = Limits(repeats=1)
+# copies of alice's model that compute what it computes, and one fine-tuned
+SAME_FUNCTION = ("bob", "carol", "dan", "george", "harry", "ivan")
+
+
+@pytest.fixture(scope="session")
+def fine_tuned_onnx(trained_run):
+    """The trained LeNet-5 fine-tuned 300 steps more: its predictions drift from the
+    original's, its weights stay near them."""
+    return fine_tuned(trained_run, 300)
 
 
 @pytest.fixture
-def evaluated(board, trained_onnx, second_trained_onnx):
-    """alice's trained model first; then bob, carol, dan and erin each send a disguised copy
-    of it, and frank a model he trained himself; all evaluated by the worker."""
+def evaluated(board, trained_onnx, second_trained_onnx, fine_tuned_onnx):
+    """alice's trained model first; then bob, carol, dan, erin, george, harry and ivan each
+    send a disguised copy of it, judy one fine-tuned, and frank a model he trained himself;
+    all evaluated by the worker."""
     engine, _ = board
     original = trained_onnx.read_bytes()
     files = {"alice": original, "bob": permuted(original), "carol": padded_graph(original),
              "dan": one_weight(original, 1e-6), "erin": other_opset(original),
+             "george": rescaled(original), "harry": unfolded_batch_norm(original),
+             "ivan": split_linear(original), "judy": fine_tuned_onnx,
              "frank": second_trained_onnx.read_bytes()}
     tokens = {"alice": board[1]} | {user: add_user(engine, user) for user in list(files)[1:]}
     with reading(engine) as session:
@@ -47,7 +76,8 @@ def evaluated(board, trained_onnx, second_trained_onnx):
 
 def _rows(engine) -> dict[str, Submission]:
     with reading(engine) as session:
-        query = select(Submission).options(undefer(Submission.predictions))
+        query = select(Submission).options(undefer(Submission.predictions),
+                                       undefer(Submission.weights))
         return {row.label.split("'")[0]: row for row in session.scalars(query)}
 
 
@@ -57,15 +87,24 @@ def test_disguised_copies_are_flagged_and_an_honest_model_is_not(evaluated):
     assert all(row.status == "finished" for row in rows.values()), \
         {u: r.error for u, r in rows.items()}
     original = rows["alice"].id
-    for user in ("bob", "carol", "dan"):  # another file, the same function
+    for user in SAME_FUNCTION:  # another file, the same function and canonical weights
         assert (rows[user].copy_of, rows[user].copy_kind, rows[user].copy_agreement) == \
             (original, "near", 1.0), user
-    # another opset is the same model to the fingerprint: flagged at upload, its figure added
+        assert rows[user].copy_weight_distance < 1e-5, user
+    # another opset is the same model to the fingerprint: flagged at upload, its figures added
     assert (rows["erin"].copy_of, rows["erin"].copy_kind, rows["erin"].copy_agreement) == \
         (original, "exact", 1.0)
+    assert rows["erin"].copy_weight_distance < 1e-5
+    # fine-tuned: other predictions, but weights a fraction of an honest pair's distance apart
+    judy = rows["judy"]
+    assert (judy.copy_of, judy.copy_kind) == (original, "near")
+    assert judy.copy_agreement < 1.0 and 1e-3 < judy.copy_weight_distance < NEAR_WEIGHT_DISTANCE
     assert rows["frank"].copy_of is None and rows["alice"].copy_of is None
     honest = error_agreement(rows["alice"].predictions, rows["frank"].predictions)
     assert honest < NEAR_ERROR_AGREEMENT
+    apart = weight_distance(unpacked(rows["alice"].weights), unpacked(rows["frank"].weights))
+    assert apart > 2 * NEAR_WEIGHT_DISTANCE
+    assert rows["alice"].weights_architecture == rows["frank"].weights_architecture
     ranked = [row["user"] for row in submissions.leaderboard_rows(engine, "fm")["rows"]]
     assert sorted(ranked) == ["alice", "frank"]
 
@@ -75,21 +114,25 @@ def test_the_teacher_sees_the_evidence_and_judges(evaluated, capsys):
     teacher = add_user(engine, "teacher", admin=True)
     page = " ".join(signed_in(TestClient(create_app(engine)), teacher)
                     .get(f"/submissions/{keys['bob']}").text.split())
-    assert f"Predicts the same class as submission <a href=\"/submissions/{keys['alice']}\">" \
-           in page and "on 100.00% of the hidden images either gets wrong" in page
+    assert f"A suspected near copy of submission <a href=\"/submissions/{keys['alice']}\">" \
+           in page and "Evidence: the same predictions on 100.00% of the hidden images either " \
+           "gets wrong (honest models: under 55%); a weight distance of 0.0000 after " \
+           "canonical ordering (the same network: 0; honest models: 0.9 or more)." in page
     student = " ".join(signed_in(TestClient(create_app(engine)), tokens["bob"])
                        .get(f"/submissions/{keys['bob']}").text.split())
     assert "Flagged as a copy of a submission sent earlier by another student" in student
     assert keys["alice"] not in student  # whose it copies is the teacher's to see
     admin = signed_in(TestClient(create_app(engine)), teacher).get("/admin").text
-    assert admin.count("the same predictions on 100.00% of the hidden images either gets "
-                       "wrong") == 3
+    assert admin.count("a near copy: the same predictions on 100.00% of the hidden images "
+                       "either gets wrong") == len(SAME_FUNCTION)
+    assert admin.count("the same model: the same predictions on 100.00%") == 1  # erin
     db = engine.url.render_as_string(hide_password=False)
     assert main(["leaderboard", "copies", "fm", "--db", db]) == 0
     listed = capsys.readouterr().out
     assert f"{keys['bob']} by bob (bob's, finished) copies {keys['alice']} by alice (near: " \
-           "predicts the same class on 100.00% of the hidden images either gets wrong): " \
-           "not ranked until judged" in listed
+           "the same predictions on 100.00% of the hidden images either gets wrong (honest " \
+           "models: under 55%); a weight distance of 0.0000 after canonical ordering (the same " \
+           "network: 0; honest models: 0.9 or more)): not ranked until judged" in listed
     assert main(["leaderboard", "confirm-copy", keys["bob"], "--db", db]) == 0
     assert main(["leaderboard", "clear-copy", keys["carol"], "--db", db]) == 0
     assert "confirmed a copy; it stays out of the ranking" in capsys.readouterr().out

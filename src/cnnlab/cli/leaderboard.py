@@ -209,13 +209,9 @@ def _copies(args) -> int:
     for row in rows:
         state = "cleared (ranked)" if row["cleared"] else \
             "confirmed (not ranked)" if row["confirmed"] else "not ranked until judged"
-        evidence = "the same model" if row["kind"] == "exact" else "predicts the same class"
-        if row["agreement"] is not None:
-            evidence += f"{',' if row['kind'] == 'exact' else ''} on {row['agreement']:.2%} " \
-                        "of the hidden images either gets wrong"
         print(f"{row['key']} by {row['user']} ({row['label'] or 'no label'}, {row['status']}) "
-              f"copies {row['copy_of']} by {row['original_user']} ({row['kind']}: {evidence})"
-              f": {state}")
+              f"copies {row['copy_of']} by {row['original_user']} ({row['kind']}"
+              f"{': ' + row['evidence'] if row['evidence'] else ''}): {state}")
     return 0
 
 

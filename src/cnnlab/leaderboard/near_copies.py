@@ -1,31 +1,36 @@
 """Near copies: a classmate's model changed just enough that its file is another (a weight
 nudged, a few steps of fine-tuning, channels permuted, an Identity or an add-zero node,
 another opset, batch norm left unfolded, two linear layers merged) still predicts what the
-original predicts, and above all gets wrong what the original gets wrong. So each evaluated
-submission's predictions on the hidden images are compared with those of every other
-student's: on the images where either of two models is wrong, how often they predict the
-same class. Honest models share the hard images but not their wrong answers; a copy shares
-both. The later of two that agree on `NEAR_ERROR_AGREEMENT` or more of those images is
-flagged as a suspected copy of the earlier one, with the figure as evidence, and left
-unranked until the teacher clears it (a functionally identical copy agrees on 100%).
+original predicts, and above all gets wrong what the original gets wrong; and its weights,
+put in canonical form (leaderboard.canonical_weights), are still the original's or near them.
+So each evaluated submission is compared with every other student's: on the images where
+either of two models is wrong, how often they predict the same class (honest models share
+the hard images but not their wrong answers; a copy shares both), and how far apart their
+canonical weights are. The later of two that agree on `NEAR_ERROR_AGREEMENT` or more of
+those images, or whose weights are at most `NEAR_WEIGHT_DISTANCE` apart, is flagged as a
+suspected copy of the earliest it is near, with the figures as evidence, and left unranked
+until the teacher clears it.
 
 Measured on Fashion-MNIST's test set (benchmarks/copy_detection.py, LeNet-5 by the README
 recipe, 91.9%): honest pairs from seeds 0, 1 and 2 agree on 44.9-46.6% of the images either
-gets wrong (weaker LeNet-5s, 2 epochs on 2,000 images: 40.8-54.3%); a nudged, permuted or
-re-exported copy on 100%, one with every weight noised by N(0, 0.01) on 85.1%, one
-fine-tuned 10 steps on 72.9%: flagged. Fine-tuned 100 to 2,000 steps (62.7-67.5%), or noised
-by N(0, 0.03) (61.1%), a copy's predictions are as independent as an honest model's, and it
-is not flagged: only its weights, still near the original's, would tell.
+gets wrong (weaker LeNet-5s, 2 epochs on 2,000 images: 40.8-54.3%) and lie 1.23-1.27 apart
+by weights (the same seed by another recipe: 0.96); a nudged, permuted, rescaled or
+re-exported copy agrees on 100% at a distance of 0. Fine-tuned 100 to 2,000 steps, a copy's
+predictions are as independent as an honest model's (62.7-67.5%), but its weights lie only
+0.027-0.084 from the original's: flagged by them.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import case, false, select
 
+from cnnlab.leaderboard.canonical_weights import unpacked, weight_distance
 from cnnlab.leaderboard.schema import Submission, Task
 
 NEAR_ERROR_AGREEMENT = 0.70
+NEAR_WEIGHT_DISTANCE = 0.5  # measured: see the docstring
+HONEST_AGREEMENT, HONEST_DISTANCE = 0.55, 0.9  # what honest pairs show: at most, at least
 MIN_ERRORS = 20  # images either gets wrong: fewer say nothing either way
 CORRECT = 0x80  # the bit of a prediction's byte that says it was right
 CLASS = 0x7F  # the bits that hold the class
@@ -50,11 +55,39 @@ def error_agreement(ours: bytes, theirs: bytes) -> float | None:
     return float(np.mean((a[either_wrong] & CLASS) == (b[either_wrong] & CLASS)))
 
 
+def evidence(agreement: float | None, distance: float | None) -> str:
+    """What a flag rests on beyond the fingerprint, in words for the teacher (the pages, the
+    CLI, the API); empty when the pair was not compared."""
+    facts = []
+    if agreement is not None:
+        facts.append(f"the same predictions on {agreement:.2%} of the hidden images either "
+                     f"gets wrong (honest models: under {HONEST_AGREEMENT:.0%})")
+    if distance is not None:
+        facts.append(f"a weight distance of {distance:.4f} after canonical ordering (the same "
+                     f"network: 0; honest models: {HONEST_DISTANCE} or more)")
+    return "; ".join(facts)
+
+
+def _evidence(mine: Submission, other) -> tuple[float | None, float | None]:
+    """The pair's error agreement and weight distance (None where not comparable)."""
+    share = error_agreement(mine.predictions, other.predictions)
+    distance = None
+    if mine.weights is not None and other.weights is not None:
+        distance = weight_distance(unpacked(other.weights), unpacked(mine.weights))
+    return share, distance
+
+
+def is_near(share: float | None, distance: float | None) -> bool:
+    return ((share is not None and share >= NEAR_ERROR_AGREEMENT)
+            or (distance is not None and distance <= NEAR_WEIGHT_DISTANCE))
+
+
 def flag_near_copies(session, submission_id: int) -> None:
     """Compare a submission just evaluated with every other student's evaluated one on its
-    task, and flag the later of each pair at or above NEAR_ERROR_AGREEMENT (an exact copy
-    flagged at upload gets its figure). Runs in the transaction that stores the result,
-    with the task's row locked on PostgreSQL, so two results stored at once are compared."""
+    task, and flag the later of each near pair as a copy of the earliest it is near (the
+    likely original, when a copy was copied again; an exact copy flagged at upload gets its
+    figures). Runs in the transaction that stores the result, with the task's row locked on
+    PostgreSQL, so two results stored at once are compared."""
     mine = session.get(Submission, submission_id)
     if mine.predictions is None:
         return
@@ -62,19 +95,22 @@ def flag_near_copies(session, submission_id: int) -> None:
     if session.bind.dialect.name == "postgresql":
         lock = lock.with_for_update()
     session.scalar(lock)
+    # weights only where the architecture is the same: a class's other networks stay unread
+    same_architecture = (Submission.weights_architecture == mine.weights_architecture) \
+        if mine.weights_architecture is not None else false()
     others = session.execute(
-        select(Submission.id, Submission.predictions).where(
-            Submission.task_id == mine.task_id, Submission.status == "finished",
-            Submission.user_id != mine.user_id, Submission.predictions.is_not(None),
-            Submission.id != mine.id)).all()
-    for other_id, predictions in others:
-        share = error_agreement(mine.predictions, predictions)
-        if share is None:
-            continue
-        earlier, later = sorted((other_id, mine.id))
+        select(Submission.id, Submission.predictions,
+               case((same_architecture, Submission.weights), else_=None).label("weights"))
+        .where(Submission.task_id == mine.task_id, Submission.status == "finished",
+               Submission.user_id != mine.user_id, Submission.predictions.is_not(None),
+               Submission.id != mine.id)).all()
+    for other in others:
+        share, distance = _evidence(mine, other)
+        earlier, later = sorted((other.id, mine.id))
         copy = mine if later == mine.id else session.get(Submission, later)
-        if copy.copy_of == earlier:  # flagged already (an exact copy): the evidence
-            copy.copy_agreement = share
-        elif share >= NEAR_ERROR_AGREEMENT and (copy.copy_of is None or (
-                copy.copy_kind == "near" and share > (copy.copy_agreement or 0.0))):
-            copy.copy_of, copy.copy_kind, copy.copy_agreement = earlier, "near", share
+        if copy.copy_of == earlier:  # flagged already (an exact copy, or before): the evidence
+            copy.copy_agreement, copy.copy_weight_distance = share, distance
+        elif is_near(share, distance) and (copy.copy_of is None or (
+                copy.copy_kind == "near" and earlier < copy.copy_of)):
+            copy.copy_of, copy.copy_kind = earlier, "near"
+            copy.copy_agreement, copy.copy_weight_distance = share, distance

@@ -167,16 +167,24 @@ class Submission(Base):
     copy_cleared: Mapped[bool] = mapped_column(Boolean, default=False,
                                                server_default=false())
     # How it was found ("exact": the same model; "near": the same predictions, beyond what
-    # independent training gives), the share of hidden images both predict alike, and
-    # whether the teacher confirmed it (it stays unranked)
+    # independent training gives, or nearly the same weights), the share of the hidden images
+    # either gets wrong on which both predict alike, how far its weights are from the other's
+    # (leaderboard.canonical_weights.weight_distance), and whether the teacher confirmed it
+    # (it stays unranked)
     copy_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
     copy_agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
+    copy_weight_distance: Mapped[float | None] = mapped_column(Float, nullable=True)
     copy_confirmed: Mapped[bool] = mapped_column(Boolean, default=False,
                                                  server_default=false())
     # The class it predicts for each hidden image, a byte each with a bit for whether it is
     # right, the public half first (leaderboard.near_copies.encoded)
     predictions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True,
                                                       deferred=True)
+    # The model's weights in canonical form (leaderboard.canonical_weights.packed), and a
+    # digest of its layers' shapes: only models of one architecture compare by weights
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    weights_architecture: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                             index=True)
     # Marked by its author for the private ranking (at most the task's final_count)
     final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

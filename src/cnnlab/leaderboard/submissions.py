@@ -13,7 +13,7 @@ from sqlalchemy.orm import undefer
 from cnnlab.leaderboard import upload_check
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.ladder import Step, ladder
-from cnnlab.leaderboard.near_copies import CORRECT
+from cnnlab.leaderboard.near_copies import CORRECT, evidence
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import (
     COUNTED,
@@ -176,6 +176,9 @@ def _view(session, row: Submission, admin: bool = False,
         view.update(copy_of=original.key if original else None,
                     copy_cleared=row.copy_cleared, copy_confirmed=row.copy_confirmed,
                     copy_kind=row.copy_kind, copy_agreement=row.copy_agreement,
+                    copy_weight_distance=row.copy_weight_distance,
+                    copy_evidence=evidence(row.copy_agreement,
+                                           row.copy_weight_distance),
                     student_id=user.student_id)
     return view
 

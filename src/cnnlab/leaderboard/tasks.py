@@ -10,6 +10,7 @@ import secrets
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.near_copies import evidence
 from cnnlab.leaderboard.schema import (
     KEY,
     ImportedTestSet,
@@ -216,6 +217,9 @@ def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
                          "copy_of": original.key,
                          "original_user": session.get(User, original.user_id).name,
                          "kind": copy.copy_kind or "exact", "agreement": copy.copy_agreement,
+                         "weight_distance": copy.copy_weight_distance,
+                         "evidence": evidence(copy.copy_agreement,
+                                              copy.copy_weight_distance),
                          "cleared": copy.copy_cleared, "confirmed": copy.copy_confirmed})
         return rows
 

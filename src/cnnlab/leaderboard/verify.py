@@ -25,6 +25,12 @@ from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
 from cnnlab.evaluate.predictors import OnnxPredictor, fixed_threads
 from cnnlab.evaluate.reference import reference
 from cnnlab.evaluate.speed import measure
+from cnnlab.leaderboard.canonical_weights import (
+    WEIGHTS_FILE,
+    architecture,
+    canonical_layers,
+    packed,
+)
 from cnnlab.leaderboard.child import child_reason
 from cnnlab.leaderboard.hidden import hidden_split
 from cnnlab.leaderboard.near_copies import encoded
@@ -59,6 +65,7 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
     halves = {name: classification_report(logits[index], labels[index], spec.classes)
               for name, index in (("public", public), ("private", private))}
     summary = speed.summary()
+    layers = canonical_layers(data)  # here, in the child: the file is the student's
     return {
         "status": "finished",
         "public_accuracy": halves["public"].top1,
@@ -71,10 +78,18 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
         # first, then the private half's (leaderboard.near_copies.encoded)
         "predictions": base64.b64encode(encoded(logits.argmax(axis=1)[halves_order],
                                                 labels[halves_order])).decode("ascii"),
+        "weights_architecture": None if layers is None else _kept(layers, model_path),
         "details": {"public": halves["public"].as_dict(),
                     "private": halves["private"].as_dict(),
                     "speed": summary, "environment": environment("onnx", threads)},
     }
+
+
+def _kept(layers, model_path: str) -> str:
+    """Write the canonical weights beside the model, for the worker to store (too large for
+    the line of JSON); their architecture's digest."""
+    (Path(model_path).parent / WEIGHTS_FILE).write_bytes(packed(layers))
+    return architecture(layers)
 
 
 def main(job_file: str) -> int:

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cnnlab.errors import first_line
+from cnnlab.leaderboard.canonical_weights import WEIGHTS_FILE
 from cnnlab.leaderboard.child import child_reason, run_limited
 from cnnlab.leaderboard.database import writing
 from cnnlab.leaderboard.near_copies import flag_near_copies
@@ -163,13 +164,15 @@ def evaluate_in_child(job: Claim, limits: Limits, data_dir: str | None = None,
                             memory_mb=limits.memory_mb, timeout_s=limits.timeout_s, env=env,
                             heartbeat=heartbeat, heartbeat_s=HEARTBEAT_S)
         reason = child_reason(child.last_error_line(), folder)
+        weights = Path(folder) / WEIGHTS_FILE
+        kept = weights.read_bytes() if weights.is_file() and child.code == 0 else None
     if child.timed_out:
         return {"status": "failed", "fault": "file",
                 "error": f"the evaluation took longer than {limits.timeout_s} s"}
     lines = child.stdout.strip().splitlines()
     if child.code == 0 and lines:
         try:
-            return json.loads(lines[-1])
+            return json.loads(lines[-1]) | ({"weights": kept} if kept else {})
         except json.JSONDecodeError:
             pass
     if child.out_of_memory:
@@ -264,6 +267,9 @@ def finish(engine: Engine, job: Claim, result: dict) -> bool:
             "params", "macs", "details")})
         if result.get("predictions"):
             values["predictions"] = base64.b64decode(result["predictions"])
+        if result.get("weights") and result.get("weights_architecture"):
+            values["weights"] = result["weights"]
+            values["weights_architecture"] = result["weights_architecture"]
     with writing(engine) as session:
         changed = session.execute(
             update(Submission)
