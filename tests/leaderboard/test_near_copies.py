@@ -81,7 +81,14 @@ def _rows(engine) -> dict[str, Submission]:
         return {row.label.split("'")[0]: row for row in session.scalars(query)}
 
 
-def test_disguised_copies_are_flagged_and_an_honest_model_is_not(evaluated):
+def test_disguised_copies_are_flagged_an_honest_model_is_not_and_the_teacher_judges(
+        evaluated, capsys):
+    """One test for both halves: each costs ten evaluations per database."""
+    _flagged_and_not(evaluated)
+    _the_teacher_sees_the_evidence_and_judges(evaluated, capsys)
+
+
+def _flagged_and_not(evaluated):
     engine = evaluated[0]
     rows = _rows(engine)
     assert all(row.status == "finished" for row in rows.values()), \
@@ -109,7 +116,7 @@ def test_disguised_copies_are_flagged_and_an_honest_model_is_not(evaluated):
     assert sorted(ranked) == ["alice", "frank"]
 
 
-def test_the_teacher_sees_the_evidence_and_judges(evaluated, capsys):
+def _the_teacher_sees_the_evidence_and_judges(evaluated, capsys):
     engine, tokens, keys = evaluated
     teacher = add_user(engine, "teacher", admin=True)
     page = " ".join(signed_in(TestClient(create_app(engine)), teacher)
