@@ -1,13 +1,15 @@
 """A soak of the leaderboard: honest and hostile uploads for a while, with kill -9 of the server
-(and its worker) or of a worker alone at random moments, as a crashing machine and a careless
-operator would. Then the queue is left to drain and every submission is accounted for.
+(and its worker), of a worker alone, or of an upload checker in the middle of an honest
+upload's check, at random moments, as a crashing machine and a careless operator would. Then
+the queue is left to drain and every submission is accounted for.
 
     .venv/bin/python benchmarks/leaderboard_soak.py [--minutes 30] [--kill-every 20] [--db URL]
 
-It prints the counts (uploads, answers, kills, evaluations) and the four that must be 0:
+It prints the counts (uploads, answers, kills, evaluations) and the five that must be 0:
 submissions lost (answered 202, never stored), stuck (still waiting after the drain),
-evaluated twice (two evaluations of one submission ran to the end) and honest ones marked
-failed. Hostile files: random bytes, a 1,000,000-node chain and an oversized file (refused at
+evaluated twice (two evaluations of one submission ran to the end), honest ones marked
+failed, and honest ones refused at upload (a checker killed under one is no verdict).
+Hostile files: random bytes, a 1,000,000-node chain and an oversized file (refused at
 upload), an out-of-range Gather (fails with ONNX Runtime's reason), a model slower than the
 evaluation's timeout, and one that needs more memory than the evaluation's limit.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -169,6 +173,38 @@ class Fleet:
         self.workers[index].wait()
         self.workers[index] = self._start(["worker"])
 
+    def checkers(self) -> list[int]:
+        """The server's warm upload checkers (in its process group)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and b"upload_check\x00--serve" in (
+                        entry / "cmdline").read_bytes() and \
+                        os.getpgid(int(entry.name)) == self.server.pid:
+                    pids.append(int(entry.name))
+            except OSError:  # ended meanwhile
+                pass
+        return pids
+
+    def kill_checker_mid_check(self, upload) -> bool:
+        """Pause every checker, start `upload` (it waits on one of them), kill one with
+        kill -9 and let the others go on: when the killed one held the upload, the server
+        must check it again elsewhere and take it."""
+        pids = self.checkers()
+        if not pids:
+            return False
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        sending = threading.Thread(target=upload)
+        sending.start()
+        time.sleep(0.5)
+        os.kill(random.choice(pids), signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        sending.join()
+        return True
+
     def stop(self) -> None:
         for process in [self.server, *self.workers]:
             try:
@@ -229,9 +265,9 @@ def main() -> int:
         end = time.monotonic() + 60 * args.minutes
         next_kill = time.monotonic() + random.expovariate(1 / args.kill_every)
         count = 0
-        while time.monotonic() < end:
+        def upload(kind: str) -> None:
+            nonlocal count
             count += 1
-            kind = "honest" if random.random() < 0.5 else random.choice(list(HOSTILE))
             token = random.choice(honest if kind == "honest" else hostile)
             label = f"{kind} {count}"
             try:
@@ -245,6 +281,9 @@ def main() -> int:
                 answers[kind][code[1] if code else "no answer"] += 1
                 if kind == "honest":
                     unanswered.append(label)
+
+        while time.monotonic() < end:
+            upload("honest" if random.random() < 0.5 else random.choice(list(HOSTILE)))
             started = time.monotonic()
             try:
                 urllib.request.urlopen(f"{fleet.url}/healthz", timeout=30).close()
@@ -255,9 +294,13 @@ def main() -> int:
             if started is not None:
                 slowest_health = max(slowest_health, time.monotonic() - started)
             if time.monotonic() >= next_kill:
-                target = random.choice(["server", "server's worker", "a worker"])
+                target = random.choice(["server", "server's worker", "a worker",
+                                        "a checker mid-check"])
                 if target == "server":
                     fleet.kill_server()
+                elif target == "a checker mid-check":
+                    if not fleet.kill_checker_mid_check(lambda: upload("honest")):
+                        target = "none (no checker running)"
                 elif target == "a worker" and fleet.workers:
                     fleet.kill_extra_worker()
                 elif not fleet.kill_servers_worker():
@@ -302,12 +345,15 @@ def main() -> int:
     for (kind, status, error), number in sorted(statuses.items(), key=str):
         print(f"  {number:5d} {kind:24s} {status:9s} {error or ''}")
     print(f"  slowest /healthz while up: {1000 * slowest_health:.0f} ms")
+    honest_refused = [(label, row.error) for label, row in rows.items()
+                      if label.startswith("honest") and row.status == "rejected"]
     print(f"submissions lost {len(lost)}, stuck {len(stuck)}, evaluated twice {len(twice)} "
           f"(results written twice {len(written_twice)}), honest ones marked failed "
-          f"{len(honest_failed)}")
-    for label, error in honest_failed[:5]:
-        print(f"  honest failed: {label}: {error}")
-    return 0 if not (lost or stuck or twice or written_twice or honest_failed) else 1
+          f"{len(honest_failed)}, honest ones refused at upload {len(honest_refused)}")
+    for label, error in (honest_failed + honest_refused)[:5]:
+        print(f"  honest failed or refused: {label}: {error}")
+    return 0 if not (lost or stuck or twice or written_twice or honest_failed
+                     or honest_refused) else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the times), reveal waits for the closing time, and the private ranking uses the 
 each student marked final, or their best on the public half, never the private half."""
 
 import datetime
+import time
 import urllib.request
 
 import numpy as np
@@ -179,3 +180,40 @@ def test_the_commands_a_teacher_and_a_student_type(board, tmp_path, capsys):
                      alice]) == 0
         assert "unmarked final; your final submissions on its task: none" in \
             capsys.readouterr().out
+
+
+def test_an_upload_that_arrived_before_the_closing_time_is_taken_whenever_its_check_ends(
+        engine, tmp_path, monkeypatch):
+    """Issue 36, point 3, with the check slowed on purpose until past the closing time: the
+    upload is taken; one that arrives after it is refused with the times; and a request that
+    began in time cannot hold the door open for a file that comes long after."""
+    from cnnlab.leaderboard import upload_check
+    from cnnlab.leaderboard.refusals import Refused
+
+    token = add_user(engine, "alice")
+    closes = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+    add_task(engine, "closing", "fashion-mnist", closes=closes)
+    real_check = upload_check.check
+
+    def slow_check(data, kind):
+        time.sleep(max(0.0, (closes - datetime.datetime.now(datetime.UTC)).total_seconds())
+                   + 0.5)
+        return real_check(data, kind)
+
+    monkeypatch.setattr(upload_check, "check", slow_check)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model(1))
+    with loopback(create_app(engine)) as url:
+        assert client.submit(url, token, "closing", path)["status"] == "queued"
+        assert datetime.datetime.now(datetime.UTC) > closes  # its check ended after closing
+        with pytest.raises(client.SubmitError, match="403: task closing closed at "):
+            client.submit(url, token, "closing", path)
+    with reading(engine) as session:
+        task = session.scalar(select(Task).where(Task.name == "closing"))
+        alice = session.scalar(select(User).where(User.name == "alice"))
+        assert [s.status for s in session.scalars(select(Submission))] == ["queued"]
+    late = closes + datetime.timedelta(seconds=submissions.LATE_FILE_GRACE_S + 1)
+    with pytest.raises(Refused, match=r"this upload began at .* but its file finished "
+                                      r"arriving only at .*, more than 120 s after"):
+        submissions.submit(engine, task.id, alice.id, model(2), "trickled",
+                           arrived=closes - datetime.timedelta(seconds=1), received=late)

@@ -259,11 +259,13 @@ def _serve(args) -> int:
     _require_extra()
     import uvicorn
 
+    from cnnlab.leaderboard import upload_check
     from cnnlab.leaderboard.app import create_app
     from cnnlab.leaderboard.supervisor import Supervisor
 
     engine = _engine(args)  # migrations run here, before the worker starts
     _limits(args)
+    upload_check.pool()  # the checkers warm up while the server starts
     worker = None if args.no_worker else Supervisor(_worker_command(args))
     try:
         uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")

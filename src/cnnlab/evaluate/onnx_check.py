@@ -172,6 +172,8 @@ def _parse(data: bytes, name: str):
     try:
         model = onnx.ModelProto.FromString(data)
     except (DecodeError, RuntimeWarning, ValueError) as error:
+        if "alloc failed" in str(error):  # protobuf's arena out of memory: no verdict on the file
+            raise MemoryError(f"parsing {name}: {error}") from None
         raise OnnxRejected(f"{name} is not an ONNX model (it does not parse: {error})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise OnnxRejected(f"{name} is not an ONNX model (it has no graph of operators)")

@@ -14,6 +14,7 @@ from cnnlab.errors import first_line
 from cnnlab.leaderboard import grades, health, pages, signin, submissions
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
+from cnnlab.leaderboard.schema import utcnow
 from cnnlab.leaderboard.upload import UploadRefused, drain, read_upload
 from cnnlab.leaderboard.users import caller
 
@@ -102,8 +103,9 @@ def create_app(engine: Engine) -> FastAPI:
     async def submit(task: str, request: Request):
         from starlette.concurrency import run_in_threadpool
 
+        arrived = utcnow()  # the phase is judged here, whatever the check takes after
         task_id, user_id, max_bytes = await run_in_threadpool(
-            submissions.check_caller, engine, task, _bearer(request))
+            submissions.check_caller, engine, task, _bearer(request), arrived)
         chunks, length = request.stream(), request.headers.get("content-length")
         try:
             upload = await read_upload(request.headers.get("content-type"), length, chunks,
@@ -113,7 +115,7 @@ def create_app(engine: Engine) -> FastAPI:
                 await drain(chunks, length)
             raise
         submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
-                                                upload.data, upload.label)
+                                                upload.data, upload.label, arrived, utcnow())
         view = await run_in_threadpool(submissions.submission_view, engine, submission_id)
         return {"id": view["id"], "status": "queued", "flagged_copy": view["flagged_copy"]}
 

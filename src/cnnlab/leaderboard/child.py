@@ -65,7 +65,7 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def _limits(memory_mb: int) -> Callable[[], None]:
+def limits_for_child(memory_mb: int) -> Callable[[], None]:
     def apply() -> None:
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -74,7 +74,7 @@ def _limits(memory_mb: int) -> Callable[[], None]:
     return apply
 
 
-def _tail(handle) -> str:
+def tail(handle) -> str:
     handle.seek(0, 2)
     size = handle.tell()
     handle.seek(max(0, size - KEPT_OUTPUT))
@@ -92,7 +92,7 @@ def run_limited(command: list[str], *, memory_mb: int, timeout_s: float, env=Non
         given.write(stdin)
         given.seek(0)
         process = subprocess.Popen(command, stdin=given, stdout=out, stderr=err, env=env,
-                                   preexec_fn=_limits(memory_mb))
+                                   preexec_fn=limits_for_child(memory_mb))
         started = time.monotonic()
         next_beat = started + heartbeat_s
         try:
@@ -101,7 +101,7 @@ def run_limited(command: list[str], *, memory_mb: int, timeout_s: float, env=Non
                 if now - started > timeout_s:
                     process.kill()
                     process.wait()
-                    return ChildResult(process.returncode, _tail(out), _tail(err), True)
+                    return ChildResult(process.returncode, tail(out), tail(err), True)
                 if now >= next_beat:
                     heartbeat()
                     next_beat = now + heartbeat_s
@@ -110,4 +110,4 @@ def run_limited(command: list[str], *, memory_mb: int, timeout_s: float, env=Non
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        return ChildResult(process.returncode, _tail(out), _tail(err))
+        return ChildResult(process.returncode, tail(out), tail(err))

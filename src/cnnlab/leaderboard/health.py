@@ -1,6 +1,7 @@
-"""What /healthz reports: the database answers, a worker is alive, and how long the queue's
-oldest submission has waited. Unhealthy (503) when no worker has reported recently: uploads
-would be accepted and wait forever."""
+"""What /healthz reports: the database answers, a worker is alive, how long the queue's
+oldest submission has waited, and the upload checkers. Unhealthy (503) when no worker has
+reported recently (uploads would be accepted and wait forever), or when no checker can start
+(uploads would be refused)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from cnnlab.leaderboard import upload_check
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.schema import Submission, Worker, as_utc, utcnow
 from cnnlab.leaderboard.worker import HEARTBEAT_S
@@ -36,7 +38,12 @@ def report(engine: Engine) -> tuple[int, dict]:
     if not any(w["alive"] for w in listed):
         problems.append(f"no verification worker has reported in the last {ALIVE_S} s: "
                         "submissions wait until one runs (cnnlab leaderboard worker)")
+    checkers = upload_check.pool_state()
+    if checkers and checkers["start_error"] and not checkers["idle"]:
+        problems.append(f"no upload checker can start ({checkers['start_error']}): uploads "
+                        "are refused with 503")
     body = {"status": "unavailable" if problems else "ok", "problems": problems,
+            "checkers": checkers,
             "workers": listed,
             "queue": {"waiting": count, "running": running,
                       "oldest_waiting_s": round((now - as_utc(oldest)).total_seconds(), 1)

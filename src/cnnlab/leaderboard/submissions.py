@@ -11,6 +11,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import undefer
 
 from cnnlab.leaderboard import upload_check
+from cnnlab.leaderboard.checker_pool import Unavailable
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.ladder import Step, ladder
 from cnnlab.leaderboard.near_copies import CORRECT, evidence
@@ -36,9 +37,17 @@ def find_task(session, name: str) -> Task:
     return task
 
 
-def _outside_phase(task: Task) -> Refused | None:
-    """403 with the times when the task does not take submissions now."""
-    now = utcnow()
+# An upload whose request arrived before the closing time is taken however long its check
+# takes, if its file has arrived by this long after the closing time (a request opened just
+# before it cannot hold the door open for a file still being trained)
+LATE_FILE_GRACE_S = 120
+
+
+def _outside_phase(task: Task, arrived: datetime.datetime | None = None,
+                   received: datetime.datetime | None = None) -> Refused | None:
+    """403 with the times when the task does not take a submission whose request arrived at
+    `arrived` (default now) and whose file was received at `received`."""
+    now = arrived or utcnow()
     if task.revealed:  # its private half is out: a new score would show its author a part
         return Refused(403, f"task {task.name} is revealed: its private ranking is out, and "
                             "it takes no more submissions")
@@ -48,16 +57,23 @@ def _outside_phase(task: Task) -> Refused | None:
     if task.closes_at is not None and now >= as_utc(task.closes_at):
         return Refused(403, f"task {task.name} closed at {_time(task.closes_at)}; it takes no "
                             "more submissions")
+    late = datetime.timedelta(seconds=LATE_FILE_GRACE_S)
+    if task.closes_at is not None and received is not None and \
+            received > as_utc(task.closes_at) + late:
+        return Refused(403, f"task {task.name} closed at {_time(task.closes_at)}; this upload "
+                            f"began at {_time(now)} but its file finished arriving only at "
+                            f"{_time(received)}, more than {LATE_FILE_GRACE_S} s after")
     return None
 
 
-def check_caller(engine: Engine, task_name: str, token: str | None) -> tuple[int, int, int]:
+def check_caller(engine: Engine, task_name: str, token: str | None,
+                 arrived: datetime.datetime | None = None) -> tuple[int, int, int]:
     """(task id, user id, max bytes) before the upload is read: a bad token or task, or a
-    task outside its phase, is refused without reading the body."""
+    task outside its phase when the request `arrived`, is refused without reading the body."""
     with reading(engine) as session:
         task = find_task(session, task_name)
         user = caller(session, token)
-        refusal = _outside_phase(task)
+        refusal = _outside_phase(task, arrived)
         if refusal is not None:
             raise refusal
         if counted_today(session, task.id, user.id) >= task.daily_limit:  # said before the
@@ -87,9 +103,14 @@ def counted_today(session, task_id: int, user_id: int) -> int:
             Submission.created_at >= _start_of_day(utcnow())))
 
 
-def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) -> int:
+def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str,
+           arrived: datetime.datetime | None = None,
+           received: datetime.datetime | None = None) -> int:
     """Check the file (in a limited child process) and queue it; a refused file is recorded
-    as rejected (its bytes are not kept) and raised as Refused(400)."""
+    as rejected (its bytes are not kept) and raised as Refused(400). The phase is judged at
+    `arrived`, when the request came (default now): a check still running at the closing
+    time does not make its upload late."""
+    arrived = arrived or utcnow()
     with reading(engine) as session:
         task = session.get(Task, task_id)
     digest = hashlib.sha256(data).hexdigest()
@@ -100,8 +121,12 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str) 
             rejection, fingerprint = upload_check.check(data, kind)
     except upload_check.Busy as error:
         raise Refused(429, str(error)) from None
+    except Unavailable as error:
+        raise Refused(503, f"the leaderboard cannot check uploads now: {error}; try again "
+                           "later (nothing was recorded)") from None
     with writing(engine) as session:
-        refusal = _outside_phase(session.get(Task, task_id))  # it may have closed meanwhile
+        # revealed meanwhile, or the file came too long after the request
+        refusal = _outside_phase(session.get(Task, task_id), arrived, received)
         if refusal is not None:
             raise refusal
         if rejection is None:
