@@ -1,9 +1,10 @@
 """Load on the leaderboard, loopback only and bounded: N concurrent clients each upload a model
 and read the task's page at once (a deadline rush), while the server's own worker evaluates
-and more workers join it. Prints what one upload check costs alone (a cold child, as every
-check once was, and a warm checker of the pool), the p50/p95 latency of the upload and of
-the page and the requests that failed, then waits for the queue to drain and checks every
-submission was stored and evaluated exactly once (one attempt each, all finished).
+(more join it after the burst, to drain the queue sooner). Prints what one upload check
+costs alone (a cold child, as every check once was, and a warm checker of the pool), the
+p50/p95 latency of the upload and of the page and the requests that failed, then waits for
+the queue to drain and checks every submission was stored and evaluated exactly once (one
+attempt each, all finished).
 
     .venv/bin/python benchmarks/leaderboard_load.py [--clients 50] [--workers 1] [--db URL]
 """
@@ -87,7 +88,8 @@ def check_cost(model: Path, times: int = 20) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="workers beside serve's own")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="workers that join serve's own after the burst, to drain it")
     parser.add_argument("--reads", type=int, default=3, help="page reads per client")
     parser.add_argument("--db", help="database URL (default: SQLite in a temporary folder)")
     args = parser.parse_args()
@@ -111,9 +113,6 @@ def main() -> int:
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen([*command, "serve", "--db", db, "--port", str(port),
                                    "--repeats", "1"], start_new_session=True, **quiet)]
-    processes += [subprocess.Popen([*command, "worker", "--db", db, "--repeats", "1"],
-                                   start_new_session=True, **quiet)
-                  for _ in range(args.workers)]
     try:
         client.wait_for_server(server)
         warm_up = add_user(engine, "warm-up")  # the first upload waits for the checkers
@@ -127,13 +126,16 @@ def main() -> int:
         pages = [page for _, _, reads, _ in results for page in reads]
         failures = [failure for *_, failed in results for failure in failed]
         print(f"{args.clients} concurrent clients, {len(pages)} page reads, in {burst:.1f} s "
-              f"({engine.dialect.name}, {1 + args.workers} workers evaluating meanwhile)")
+              f"({engine.dialect.name}, serve's worker evaluating meanwhile)")
         print(f"upload  p50 {1000 * statistics.median(uploads):7.1f} ms   "
               f"p95 {1000 * percentile(uploads, 0.95):7.1f} ms")
         print(f"page    p50 {1000 * statistics.median(pages):7.1f} ms   "
               f"p95 {1000 * percentile(pages, 0.95):7.1f} ms")
         print(f"requests failed: {len(failures)}" + "".join(
             f"\n  {failure}" for failure in failures[:5]))
+        processes += [subprocess.Popen([*command, "worker", "--db", db, "--repeats", "1"],
+                                       start_new_session=True, **quiet)
+                      for _ in range(args.workers)]  # to drain the queue sooner
         began = time.perf_counter()
         while True:
             with reading(engine) as session:
@@ -151,8 +153,8 @@ def main() -> int:
     answered = [*(key for key, *_ in results if key), warmed]  # the keys answered
     statuses = [status for status, _ in rows]
     attempts = [tries for _, tries in rows]
-    print(f"evaluated {len(rows)} submissions with {1 + args.workers} workers in the burst "
-          f"and {drained:.0f} s after it")
+    print(f"evaluated {len(rows)} submissions: serve's worker in the burst, then "
+          f"{1 + args.workers} workers for {drained:.0f} s")
     expected = args.clients + 1  # and the warm-up's
     exact = (sorted(answered) == sorted(key for (key,) in stored) and len(rows) == expected
              and statuses == ["finished"] * expected and attempts == [1] * expected

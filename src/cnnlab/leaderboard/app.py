@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cnnlab.errors import first_line
 from cnnlab.leaderboard import grades, health, pages, signin, submissions
+from cnnlab.leaderboard.board_cache import BoardCache
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import utcnow
@@ -49,6 +50,7 @@ async def _form(request: Request) -> dict:
 
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
+    boards = BoardCache(engine)  # the public board, computed once per change of its data
 
     def viewer(request: Request):
         return signin.viewer(engine, request.cookies.get(signin.SESSION_COOKIE))
@@ -114,8 +116,9 @@ def create_app(engine: Engine) -> FastAPI:
             if refused.status == 413:  # so that the client hears 413, not a reset
                 await drain(chunks, length)
             raise
-        submission_id = await run_in_threadpool(submissions.submit, engine, task_id, user_id,
-                                                upload.data, upload.label, arrived, utcnow())
+        submission_id = await run_in_threadpool(
+            submissions.submit, engine, task_id, user_id, upload.data, upload.label, arrived,
+            utcnow())
         view = await run_in_threadpool(submissions.submission_view, engine, submission_id)
         return {"id": view["id"], "status": "queued", "flagged_copy": view["flagged_copy"]}
 
@@ -152,10 +155,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/api/tasks/{task}/leaderboard")
     def leaderboard(task: str, sort: str = "accuracy"):
-        table = submissions.leaderboard_rows(engine, task, sort)
-        table["rows"] = [{k: v for k, v in row.items() if k not in PRIVATE_ROW_FIELDS}
-                         for row in table["rows"]]
-        return table
+        table = boards.get(task, ("rows", sort),
+                           lambda: submissions.leaderboard_rows(engine, task, sort))
+        return {**table, "rows": [{k: v for k, v in row.items() if k not in PRIVATE_ROW_FIELDS}
+                                  for row in table["rows"]]}
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request):
@@ -163,7 +166,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/tasks/{task}", response_class=HTMLResponse)
     def task_page(task: str, request: Request, sort: str = "accuracy"):
-        return pages.task_page(engine, task, sort, viewer(request))
+        return pages.task_page(engine, task, sort, viewer(request), boards)
 
     @app.get("/submissions/{key}", response_class=HTMLResponse)
     def submission_page(key: str, request: Request):

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine, func, select
 
 from cnnlab.evaluate.pareto import Point, pareto_front
+from cnnlab.leaderboard.board_cache import BoardCache
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import Submission, Task
@@ -123,16 +124,27 @@ def scatter(rows: list[dict], floor: float | None = None) -> dict:
     }
 
 
-def task_page(engine: Engine, task: str, sort: str, viewer=None) -> str:
-    table = leaderboard_rows(engine, task, sort)
-    user = viewer[0] if viewer else None
-    for row in table["rows"]:  # a submission's page is its author's (and the teacher's)
-        row["link"] = user is not None and (user.admin or row["user_id"] == user.id)
-    return _render(
-        "task.html", viewer, table=table,
-        plot=scatter(table["rows"], table.get("min_accuracy")),
-        size={"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": RIGHT, "top": TOP,
-              "bottom": BOTTOM})
+def task_page(engine: Engine, task: str, sort: str, viewer=None,
+              boards: BoardCache | None = None) -> str:
+    """The board; with `boards`, computed once per change of its data (and rendered once per
+    change for visitors not signed in)."""
+    boards = boards or BoardCache(engine)
+
+    def parts() -> tuple[dict, dict]:
+        table = leaderboard_rows(engine, task, sort)
+        return table, scatter(table["rows"], table.get("min_accuracy"))
+
+    def render() -> str:
+        table, plot = boards.get(task, ("page", sort), parts)
+        user = viewer[0] if viewer else None
+        # a submission's page is its author's (and the teacher's)
+        links = {row["key"] for row in table["rows"]
+                 if user is not None and (user.admin or row["user_id"] == user.id)}
+        return _render("task.html", viewer, table=table, plot=plot, links=links,
+                       size={"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": RIGHT,
+                             "top": TOP, "bottom": BOTTOM})
+
+    return render() if viewer else boards.get(task, ("html", sort), render)
 
 
 def submission_page(engine: Engine, key: str, viewer) -> str:
