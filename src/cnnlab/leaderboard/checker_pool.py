@@ -67,7 +67,12 @@ class _Checker:
             pass  # it died: its exit code and stderr say why, below
         line = self._line(timeout_s)
         if line:
-            return ChildResult(0, line, "")
+            try:
+                json.loads(line)
+                return ChildResult(0, line, "")
+            except ValueError:  # not our answer: the pipe is out of step, end this checker
+                self._end()
+                return ChildResult(1, "", f"the checker gave an unreadable answer: {line[:200]}")
         timed_out = line is None
         if not timed_out:  # it is ending: let it finish writing why
             with contextlib.suppress(subprocess.TimeoutExpired):
