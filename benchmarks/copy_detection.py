@@ -12,10 +12,11 @@ original the copies are made of; every pair of them is an honest pair. The image
 Fashion-MNIST's test set (what a task without an imported set ranks on).
 
     .venv/bin/python benchmarks/copy_detection.py lenet-0.onnx lenet-1.onnx lenet-2.onnx \\
-        [--run RUN_OF_THE_FIRST] [--steps 10,100]
+        [--run RUN_OF_THE_FIRST] [--steps 10,100] [--lr 0.01]
 
 With --run (the run folder the first file was exported from) it also fine-tunes that run's
-model N steps on training images and exports it: the "fine-tuned a few steps" copy.
+model N steps on training images and exports it: the "fine-tuned a few steps" copy (a higher
+--lr shows where retraining a copy takes it out of reach).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("files", nargs="+", help="ONNX files of honestly trained models")
     parser.add_argument("--run", help="the run folder the first file was exported from")
     parser.add_argument("--steps", default="10,100", help="fine-tuning steps (with --run)")
+    parser.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate")
     args = parser.parse_args()
     images, labels = datasets.load(datasets.FASHION_MNIST, allow_download=False)["test"]
     pixels = images.astype(np.float32) / 255.0
@@ -85,7 +87,7 @@ def main() -> None:
               "last linear layer split": split_linear(original)}
     if args.run:
         for steps in map(int, args.steps.split(",")):
-            tuned = fine_tuned(Path(args.run), steps)
+            tuned = fine_tuned(Path(args.run), steps, args.lr)
             copies[f"fine-tuned {steps} steps"] = tuned
             copies[f"fine-tuned {steps}, permuted"] = permuted(tuned)
     print(f"original: {next(iter(files))}; flagged by fingerprint, at an error agreement >= "
