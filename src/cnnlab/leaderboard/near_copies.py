@@ -68,12 +68,13 @@ def evidence(agreement: float | None, distance: float | None) -> str:
     return "; ".join(facts)
 
 
-def _evidence(mine: Submission, other) -> tuple[float | None, float | None]:
-    """The pair's error agreement and weight distance (None where not comparable)."""
+def _evidence(mine: Submission, layers, other) -> tuple[float | None, float | None]:
+    """The pair's error agreement and weight distance (None where not comparable); `layers`
+    are `mine`'s canonical weights, unpacked once for all the others."""
     share = error_agreement(mine.predictions, other.predictions)
     distance = None
-    if mine.weights is not None and other.weights is not None:
-        distance = weight_distance(unpacked(other.weights), unpacked(mine.weights))
+    if layers is not None and other.weights is not None:
+        distance = weight_distance(unpacked(other.weights), layers)
     return share, distance
 
 
@@ -104,8 +105,9 @@ def flag_near_copies(session, submission_id: int) -> None:
         .where(Submission.task_id == mine.task_id, Submission.status == "finished",
                Submission.user_id != mine.user_id, Submission.predictions.is_not(None),
                Submission.id != mine.id)).all()
+    layers = unpacked(mine.weights) if mine.weights is not None else None
     for other in others:
-        share, distance = _evidence(mine, other)
+        share, distance = _evidence(mine, layers, other)
         earlier, later = sorted((other.id, mine.id))
         copy = mine if later == mine.id else session.get(Submission, later)
         if copy.copy_of == earlier:  # flagged already (an exact copy, or before): the evidence
