@@ -65,6 +65,15 @@ def one_client(server: str, token: str, model: Path, index: int, reads: int):
     return key, upload, pages, failures
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far (Linux), to say what the burst cost the server."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def check_cost(model: Path, times: int = 20) -> tuple[float, float]:
     """(a cold child's check, a warm checker's), in seconds, medians."""
     from cnnlab.leaderboard.checker_pool import _Checker
@@ -110,18 +119,20 @@ def main() -> int:
     port = free_port()
     server = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "cnnlab.cli", "leaderboard"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    logs = (folder / "logs.txt").open("ab")  # the server's and the workers', to read after
+    logged = {"stdout": logs, "stderr": subprocess.STDOUT}
     processes = [subprocess.Popen([*command, "serve", "--db", db, "--port", str(port),
-                                   "--repeats", "1"], start_new_session=True, **quiet)]
+                                   "--repeats", "1"], start_new_session=True, **logged)]
     try:
         client.wait_for_server(server)
         warm_up = add_user(engine, "warm-up")  # the first upload waits for the checkers
         warmed = client.submit(server, warm_up, "load", model, "warm-up", timeout=120)["id"]
-        began = time.perf_counter()
+        began, cpu_before = time.perf_counter(), cpu_seconds(processes[0].pid)
         with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
             results = list(pool.map(lambda i: one_client(server, tokens[i], model, i,
                                                          args.reads), range(args.clients)))
         burst = time.perf_counter() - began
+        cpu_after = cpu_seconds(processes[0].pid)
         uploads = [upload for _, upload, _, _ in results]
         pages = [page for _, _, reads, _ in results for page in reads]
         failures = [failure for *_, failed in results for failure in failed]
@@ -131,10 +142,15 @@ def main() -> int:
               f"p95 {1000 * percentile(uploads, 0.95):7.1f} ms")
         print(f"page    p50 {1000 * statistics.median(pages):7.1f} ms   "
               f"p95 {1000 * percentile(pages, 0.95):7.1f} ms")
+        if cpu_before is not None and cpu_after is not None:
+            spent = cpu_after - cpu_before
+            print(f"the server's process used {spent:.2f} s of CPU in the burst "
+                  f"({1000 * spent / args.clients:.1f} ms per client: an upload and "
+                  f"{args.reads} page reads)")
         print(f"requests failed: {len(failures)}" + "".join(
             f"\n  {failure}" for failure in failures[:5]))
         processes += [subprocess.Popen([*command, "worker", "--db", db, "--repeats", "1"],
-                                       start_new_session=True, **quiet)
+                                       start_new_session=True, **logged)
                       for _ in range(args.workers)]  # to drain the queue sooner
         began = time.perf_counter()
         while True:
@@ -160,7 +176,8 @@ def main() -> int:
              and statuses == ["finished"] * expected and attempts == [1] * expected
              and not failures)
     print("every submission stored and evaluated exactly once:", "yes" if exact else
-          f"NO (statuses {sorted(set(statuses))}, attempts {sorted(set(attempts))})")
+          f"NO (statuses {sorted(set(statuses))}, attempts {sorted(set(attempts))}; the "
+          f"server's and workers' logs: {folder / 'logs.txt'})")
     return 0 if exact else 1
 
 

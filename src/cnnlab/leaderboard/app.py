@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from cnnlab.errors import first_line
-from cnnlab.leaderboard import grades, health, pages, signin, submissions
+from cnnlab.leaderboard import grades, health, pages, signin, submissions, upload_check
 from cnnlab.leaderboard.board_cache import BoardCache
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.refusals import Refused
@@ -20,6 +22,10 @@ from cnnlab.leaderboard.upload import UploadRefused, drain, read_upload
 from cnnlab.leaderboard.users import caller
 
 RETRY_AFTER_S = 30
+# Uploads are checked and stored in threads of their own, this many at once: the pages' pool
+# of threads (40) is not theirs to fill. In a rush, 200 uploads waiting there for a checker
+# had held every thread, and a page waited a second for one.
+UPLOADS_AT_ONCE = 2 * upload_check.CHECKS_AT_ONCE
 
 
 def _bearer(request: Request) -> str | None:
@@ -51,6 +57,7 @@ async def _form(request: Request) -> dict:
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
     boards = BoardCache(engine)  # the public board, computed once per change of its data
+    uploads = anyio.CapacityLimiter(UPLOADS_AT_ONCE)
 
     def viewer(request: Request):
         return signin.viewer(engine, request.cookies.get(signin.SESSION_COOKIE))
@@ -106,21 +113,20 @@ def create_app(engine: Engine) -> FastAPI:
         from starlette.concurrency import run_in_threadpool
 
         arrived = utcnow()  # the phase is judged here, whatever the check takes after
-        task_id, user_id, max_bytes = await run_in_threadpool(
+        uploader = await run_in_threadpool(
             submissions.check_caller, engine, task, _bearer(request), arrived)
         chunks, length = request.stream(), request.headers.get("content-length")
         try:
             upload = await read_upload(request.headers.get("content-type"), length, chunks,
-                                       max_bytes)
+                                       uploader.max_bytes)
         except UploadRefused as refused:
             if refused.status == 413:  # so that the client hears 413, not a reset
                 await drain(chunks, length)
             raise
-        submission_id = await run_in_threadpool(
-            submissions.submit, engine, task_id, user_id, upload.data, upload.label, arrived,
-            utcnow())
-        view = await run_in_threadpool(submissions.submission_view, engine, submission_id)
-        return {"id": view["id"], "status": "queued", "flagged_copy": view["flagged_copy"]}
+        accepted = await anyio.to_thread.run_sync(functools.partial(
+            submissions.accept, engine, uploader.task_id, uploader.user_id, uploader.kind,
+            upload.data, upload.label, arrived, utcnow()), limiter=uploads)
+        return {"id": accepted.key, "status": "queued", "flagged_copy": accepted.flagged_copy}
 
     @app.post("/api/submissions/{key}/final")
     async def final(key: str, request: Request):

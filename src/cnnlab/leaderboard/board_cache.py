@@ -13,41 +13,47 @@ values are shared between readers: they must not be changed."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, and_, bindparam, case, func, select
 
 from cnnlab.leaderboard.database import reading
 from cnnlab.leaderboard.schema import Submission, Task, User
 
 
-def _weighed(condition) -> object:
-    return func.coalesce(func.sum(case((condition, Submission.id), else_=0)), 0)
+def _weighed(condition, weight) -> object:
+    return func.coalesce(func.sum(case((condition, weight), else_=0)), 0)
+
+
+@functools.cache
+def _version_query():
+    """The query of data_version, built once: it is asked on every read of a board."""
+    tasks = Task.__table__
+    # only evaluated submissions are ranked: an upload queued in a rush changes nothing
+    finished = Submission.__table__.c
+    evaluated = and_(finished.task_id == tasks.c.id, finished.status == "finished")
+    users = User.__table__.c
+    return select(
+        *tasks.c, func.count(finished.id), func.max(finished.finished_at),
+        func.coalesce(func.sum(finished.id), 0),
+        _weighed(finished.final.is_(True), finished.id),
+        _weighed(finished.copy_of.is_not(None), finished.id),
+        _weighed(finished.copy_cleared.is_(True), finished.id),
+        _weighed(finished.copy_confirmed.is_(True), finished.id),
+        select(func.count()).select_from(User.__table__).scalar_subquery(),
+        select(_weighed(users.disabled.is_(True), users.id)).scalar_subquery(),
+        select(_weighed(users.admin.is_(True), users.id)).scalar_subquery(),
+    ).select_from(tasks.outerjoin(Submission.__table__, evaluated)) \
+        .where(tasks.c.name == bindparam("task_name")).group_by(tasks.c.id)
 
 
 def data_version(engine: Engine, task_name: str) -> tuple | None:
     """What the task's board is computed from, in one query's answer (None: no such task)."""
     with reading(engine) as session:
-        task = session.scalar(select(Task).where(Task.name == task_name))
-        if task is None:
-            return None
-        # only evaluated submissions are ranked: an upload queued in a rush changes nothing
-        submissions = session.execute(
-            select(func.count(), func.max(Submission.finished_at),
-                   func.coalesce(func.sum(Submission.id), 0),
-                   _weighed(Submission.final.is_(True)),
-                   _weighed(Submission.copy_of.is_not(None)),
-                   _weighed(Submission.copy_cleared.is_(True)),
-                   _weighed(Submission.copy_confirmed.is_(True)))
-            .where(Submission.task_id == task.id, Submission.status == "finished")).one()
-        users = session.execute(select(
-            func.count(), func.coalesce(func.sum(case((User.disabled.is_(True), User.id),
-                                                      else_=0)), 0),
-            func.coalesce(func.sum(case((User.admin.is_(True), User.id), else_=0)), 0),
-        )).one()
-        row = tuple(getattr(task, column.key) for column in Task.__table__.columns)
-        return row, tuple(submissions), tuple(users)
+        row = session.execute(_version_query(), {"task_name": task_name}).first()
+    return None if row is None else tuple(row)
 
 
 class BoardCache:
@@ -57,19 +63,34 @@ class BoardCache:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._kept: dict[tuple, tuple[tuple, object]] = {}
+        self._computing: dict[tuple, threading.Lock] = {}  # one per kept value
         self._lock = threading.Lock()
+
+    def _kept_for(self, key: tuple, version: tuple | None) -> tuple[bool, object]:
+        with self._lock:
+            kept = self._kept.get(key)
+        if version is not None and kept is not None and kept[0] == version:
+            return True, kept[1]
+        return False, None
 
     def get(self, task_name: str, part: tuple, compute: Callable[[], object]) -> object:
         """`compute()` for the task's current data, or what it gave for the same version and
         `part` (what else the value depends on, e.g. the sort)."""
         version = data_version(self.engine, task_name)
         key = (task_name, *part)
+        found, value = self._kept_for(key, version)
+        if found:
+            return value
+        # After a change, the readers of a rush all miss at once: one computes while the
+        # others wait for its value (40 readers computing the same board at once took seconds)
         with self._lock:
-            kept = self._kept.get(key)
-        if version is not None and kept is not None and kept[0] == version:
-            return kept[1]
-        value = compute()  # two readers may both compute after a change: the same value
-        if version is not None:
-            with self._lock:
-                self._kept[key] = (version, value)
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            found, value = self._kept_for(key, version)
+            if found:
+                return value
+            value = compute()
+            if version is not None:
+                with self._lock:
+                    self._kept[key] = (version, value)
         return value

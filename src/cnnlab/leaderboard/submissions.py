@@ -66,10 +66,24 @@ def _outside_phase(task: Task, arrived: datetime.datetime | None = None,
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Uploader:
+    """Who uploads to which task, known before the file is read."""
+    task_id: int
+    user_id: int
+    max_bytes: int
+    kind: dict  # what the file must be (upload_check.check's `kind`)
+
+
+def _kind(task: Task) -> dict:
+    return {"exercise": task.exercise} if task.exercise else \
+        {"dataset": task.dataset, "max_bytes": task.max_bytes}
+
+
 def check_caller(engine: Engine, task_name: str, token: str | None,
-                 arrived: datetime.datetime | None = None) -> tuple[int, int, int]:
-    """(task id, user id, max bytes) before the upload is read: a bad token or task, or a
-    task outside its phase when the request `arrived`, is refused without reading the body."""
+                 arrived: datetime.datetime | None = None) -> Uploader:
+    """The uploader, before the upload is read: a bad token or task, or a task outside its
+    phase when the request `arrived`, is refused without reading the body."""
     with reading(engine) as session:
         task = find_task(session, task_name)
         user = caller(session, token)
@@ -77,8 +91,8 @@ def check_caller(engine: Engine, task_name: str, token: str | None,
         if refusal is not None:
             raise refusal
         if counted_today(session, task.id, user.id) >= task.daily_limit:  # said before the
-            raise _limit_reached(task)  # upload is read; submit() decides under its lock
-        return task.id, user.id, task.max_bytes
+            raise _limit_reached(task)  # upload is read; accept() decides under its lock
+        return Uploader(task.id, user.id, task.max_bytes, _kind(task))
 
 
 def _limit_reached(task: Task) -> Refused:
@@ -103,19 +117,31 @@ def counted_today(session, task_id: int, user_id: int) -> int:
             Submission.created_at >= _start_of_day(utcnow())))
 
 
+@dataclasses.dataclass(frozen=True)
+class Accepted:
+    id: int
+    key: str
+    flagged_copy: bool  # an exact copy, known at once (a near copy is found once evaluated)
+
+
 def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str,
            arrived: datetime.datetime | None = None,
            received: datetime.datetime | None = None) -> int:
-    """Check the file (in a limited child process) and queue it; a refused file is recorded
-    as rejected (its bytes are not kept) and raised as Refused(400). The phase is judged at
-    `arrived`, when the request came (default now): a check still running at the closing
-    time does not make its upload late."""
-    arrived = arrived or utcnow()
+    """accept() for the task and user by number; the submission's number."""
     with reading(engine) as session:
-        task = session.get(Task, task_id)
+        kind = _kind(session.get(Task, task_id))
+    return accept(engine, task_id, user_id, kind, data, label, arrived, received).id
+
+
+def accept(engine: Engine, task_id: int, user_id: int, kind: dict, data: bytes, label: str,
+           arrived: datetime.datetime | None = None,
+           received: datetime.datetime | None = None) -> Accepted:
+    """Check the file (in a warm, limited checker process) and queue it; a refused file is
+    recorded as rejected (its bytes are not kept) and raised as Refused(400). The phase is
+    judged at `arrived`, when the request came (default now): a check still running at the
+    closing time does not make its upload late."""
+    arrived = arrived or utcnow()
     digest = hashlib.sha256(data).hexdigest()
-    kind = {"exercise": task.exercise} if task.exercise else \
-        {"dataset": task.dataset, "max_bytes": task.max_bytes}
     try:
         with upload_check.turn(user_id):
             rejection, fingerprint = upload_check.check(data, kind)
@@ -126,7 +152,8 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str,
                            "later (nothing was recorded)") from None
     with writing(engine) as session:
         # revealed meanwhile, or the file came too long after the request
-        refusal = _outside_phase(session.get(Task, task_id), arrived, received)
+        task = session.get(Task, task_id)
+        refusal = _outside_phase(task, arrived, received)
         if refusal is not None:
             raise refusal
         if rejection is None:
@@ -156,7 +183,7 @@ def submit(engine: Engine, task_id: int, user_id: int, data: bytes, label: str,
         submission_id, key = submission.id, submission.key
     if rejection:
         raise Refused(400, rejection, key)
-    return submission_id
+    return Accepted(submission_id, key, copied is not None)
 
 
 def _time(value: datetime.datetime | None) -> str | None:
