@@ -26,7 +26,7 @@ from cnnlab.leaderboard.near_copies import (
 )
 from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.users import add_user
-from cnnlab.leaderboard.worker import Limits, work_once
+from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child, finish, storable, work_once
 from tests.leaderboard.lookup import key_of, signed_in
 from tests.onnx_models import (
     fine_tuned,
@@ -148,6 +148,31 @@ def _the_teacher_sees_the_evidence_and_judges(evaluated, capsys):
     assert main(["leaderboard", "copies", "fm", "--db", db]) == 0
     listed = capsys.readouterr().out
     assert "confirmed (not ranked)" in listed and "cleared (ranked)" in listed
+
+
+def test_results_stored_while_one_was_compared_are_compared_under_the_lock(board, trained_onnx):
+    """The comparison with the class is made before the write transaction (it takes seconds
+    with 200 students); a result stored meanwhile is compared in the transaction, whichever
+    of the pair is stored first."""
+    engine, _ = board
+    original = trained_onnx.read_bytes()
+    files = {"alice": original, "bob": permuted(original), "carol": padded_graph(original)}
+    for user in ("bob", "carol"):
+        add_user(engine, user)
+    with reading(engine) as session:
+        task = session.scalar(select(Task).where(Task.name == "fm")).id
+        ids = {u.name: u.id for u in session.scalars(select(User))}
+    for user, data in files.items():
+        submissions.submit(engine, task, ids[user], data, f"{user}'s")
+    jobs = {user: claim(engine, "w", FAST) for user in files}  # oldest first: alice's
+    results = {user: storable(evaluate_in_child(job, FAST)) for user, job in jobs.items()}
+    for user in ("bob", "alice", "carol"):  # each compared before any other was stored
+        assert finish(engine, jobs[user], results[user], compared={})
+    rows = _rows(engine)
+    for user in ("bob", "carol"):
+        assert (rows[user].copy_of, rows[user].copy_kind, rows[user].copy_agreement) == \
+            (rows["alice"].id, "near", 1.0), user
+    assert rows["alice"].copy_of is None
 
 
 def test_the_predictions_carry_their_correctness_and_nothing_else():

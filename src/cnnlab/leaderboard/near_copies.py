@@ -22,6 +22,8 @@ predictions are as independent as an honest model's (62.7-67.5%), but its weight
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from sqlalchemy import case, false, select
 
@@ -68,7 +70,42 @@ def evidence(agreement: float | None, distance: float | None) -> str:
     return "; ".join(facts)
 
 
-def _evidence(mine: Submission, layers, other) -> tuple[float | None, float | None]:
+@dataclasses.dataclass(frozen=True)
+class Evaluated:
+    """A submission's result as the comparison needs it (before or after it is stored)."""
+    id: int
+    task_id: int
+    user_id: int
+    predictions: bytes
+    weights: bytes | None
+    weights_architecture: str | None
+
+
+def _others(mine: Evaluated) -> list:
+    """Which submissions `mine` is compared with: every other student's evaluated one on the
+    task."""
+    return [Submission.task_id == mine.task_id, Submission.status == "finished",
+            Submission.user_id != mine.user_id, Submission.predictions.is_not(None),
+            Submission.id != mine.id]
+
+
+def compare(session, mine: Evaluated, only: list[int] | None = None) -> dict[int, tuple]:
+    """{other's id: (error agreement, weight distance)} for every other student's evaluated
+    submission (those of `only`, where given). A read: the worker makes it before the write
+    transaction that stores the result, since with a class of 200 it takes seconds."""
+    # weights only where the architecture is the same: a class's other networks stay unread
+    same_architecture = (Submission.weights_architecture == mine.weights_architecture) \
+        if mine.weights_architecture is not None else false()
+    query = select(Submission.id, Submission.predictions,
+                   case((same_architecture, Submission.weights), else_=None).label("weights")) \
+        .where(*_others(mine))
+    if only is not None:
+        query = query.where(Submission.id.in_(only))
+    layers = unpacked(mine.weights) if mine.weights is not None else None
+    return {other.id: _evidence(mine, layers, other) for other in session.execute(query)}
+
+
+def _evidence(mine: Evaluated, layers, other) -> tuple[float | None, float | None]:
     """The pair's error agreement and weight distance (None where not comparable); `layers`
     are `mine`'s canonical weights, unpacked once for all the others."""
     share = error_agreement(mine.predictions, other.predictions)
@@ -83,33 +120,32 @@ def is_near(share: float | None, distance: float | None) -> bool:
             or (distance is not None and distance <= NEAR_WEIGHT_DISTANCE))
 
 
-def flag_near_copies(session, submission_id: int) -> None:
-    """Compare a submission just evaluated with every other student's evaluated one on its
-    task, and flag the later of each near pair as a copy of the earliest it is near (the
-    likely original, when a copy was copied again; an exact copy flagged at upload gets its
-    figures). Runs in the transaction that stores the result, with the task's row locked on
-    PostgreSQL, so two results stored at once are compared."""
-    mine = session.get(Submission, submission_id)
-    if mine.predictions is None:
+def flag_near_copies(session, submission_id: int, compared: dict | None = None) -> None:
+    """Flag the later of each near pair of the submission just evaluated and another
+    student's evaluated one on its task, as a copy of the earliest it is near (the likely
+    original, when a copy was copied again; an exact copy flagged at upload gets its
+    figures). `compared` is compare()'s answer from before this transaction: here only the
+    submissions stored since are compared. Runs in the transaction that stores the result,
+    with the task's row locked on PostgreSQL (SQLite's write lock is the database's), so two
+    results stored at once are compared."""
+    row = session.get(Submission, submission_id)
+    if row.predictions is None:
         return
-    lock = select(Task).where(Task.id == mine.task_id)
+    lock = select(Task).where(Task.id == row.task_id)
     if session.bind.dialect.name == "postgresql":
         lock = lock.with_for_update()
     session.scalar(lock)
-    # weights only where the architecture is the same: a class's other networks stay unread
-    same_architecture = (Submission.weights_architecture == mine.weights_architecture) \
-        if mine.weights_architecture is not None else false()
-    others = session.execute(
-        select(Submission.id, Submission.predictions,
-               case((same_architecture, Submission.weights), else_=None).label("weights"))
-        .where(Submission.task_id == mine.task_id, Submission.status == "finished",
-               Submission.user_id != mine.user_id, Submission.predictions.is_not(None),
-               Submission.id != mine.id)).all()
-    layers = unpacked(mine.weights) if mine.weights is not None else None
+    mine = Evaluated(row.id, row.task_id, row.user_id, row.predictions, row.weights,
+                     row.weights_architecture)
+    others = sorted(session.scalars(select(Submission.id).where(*_others(mine))))
+    compared = dict(compared or {})
+    missing = [other for other in others if other not in compared]
+    if missing:
+        compared.update(compare(session, mine, missing))
     for other in others:
-        share, distance = _evidence(mine, layers, other)
-        earlier, later = sorted((other.id, mine.id))
-        copy = mine if later == mine.id else session.get(Submission, later)
+        share, distance = compared[other]
+        earlier, later = sorted((other, mine.id))
+        copy = row if later == mine.id else session.get(Submission, later)
         if copy.copy_of == earlier:  # flagged already (an exact copy, or before): the evidence
             copy.copy_agreement, copy.copy_weight_distance = share, distance
         elif is_near(share, distance) and (copy.copy_of is None or (

@@ -37,8 +37,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from cnnlab.errors import first_line
 from cnnlab.leaderboard.canonical_weights import WEIGHTS_FILE
 from cnnlab.leaderboard.child import child_reason, run_limited
-from cnnlab.leaderboard.database import writing
-from cnnlab.leaderboard.near_copies import flag_near_copies
+from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.near_copies import Evaluated, compare, flag_near_copies
 from cnnlab.leaderboard.schema import (
     ImportedTestSet,
     ModelFile,
@@ -256,8 +256,25 @@ def storable(result: dict) -> dict:
     return result
 
 
-def finish(engine: Engine, job: Claim, result: dict) -> bool:
-    """Write the result if this worker still holds the lease; False when it was taken over."""
+def _compared_beforehand(engine: Engine, job: Claim, values: dict) -> dict | None:
+    """The result compared with the other students' submissions before the write transaction
+    that stores it: with a class of 200 the comparison took seconds, holding the database's
+    write lock, and another worker's lease renewal waited out its lease for it."""
+    if "predictions" not in values:
+        return None
+    with reading(engine) as session:
+        task_id, user_id = session.execute(
+            select(Submission.task_id, Submission.user_id)
+            .where(Submission.id == job.submission_id)).one()
+        return compare(session, Evaluated(
+            job.submission_id, task_id, user_id, values["predictions"], values.get("weights"),
+            values.get("weights_architecture")))
+
+
+def finish(engine: Engine, job: Claim, result: dict, compared: dict | None = None) -> bool:
+    """Write the result if this worker still holds the lease; False when it was taken over.
+    `compared`: the near-copy comparison made already (default: made here, before the write
+    transaction)."""
     values = {"status": result["status"], "finished_at": utcnow(), "lease_expires_at": None,
               "error": (result.get("error") or None),
               "fault": result.get("fault", "file") if result["status"] == "failed" else None}
@@ -270,6 +287,8 @@ def finish(engine: Engine, job: Claim, result: dict) -> bool:
         if result.get("weights") and result.get("weights_architecture"):
             values["weights"] = result["weights"]
             values["weights_architecture"] = result["weights_architecture"]
+    if compared is None:
+        compared = _compared_beforehand(engine, job, values)
     with writing(engine) as session:
         changed = session.execute(
             update(Submission)
@@ -277,7 +296,7 @@ def finish(engine: Engine, job: Claim, result: dict) -> bool:
                    Submission.worker == job.worker, Submission.attempts == job.attempt)
             .values(**values))
         if changed.rowcount == 1 and "predictions" in values:
-            flag_near_copies(session, job.submission_id)
+            flag_near_copies(session, job.submission_id, compared)
         return changed.rowcount == 1
 
 
