@@ -3,12 +3,15 @@ on SQLite and PostgreSQL: reads without a change reuse it, and every change the 
 (a result, a final mark, a copy flagged, cleared or confirmed, a student disabled, the task
 revealed) makes the next read compute it again, for the page and the API alike."""
 
+import concurrent.futures
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from cnnlab.leaderboard import pages, submissions
 from cnnlab.leaderboard.app import create_app
-from cnnlab.leaderboard.board_cache import data_version
+from cnnlab.leaderboard.board_cache import BoardCache, data_version
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.tasks import add_task
@@ -100,3 +103,29 @@ def test_the_board_is_computed_once_per_change(engine, monkeypatch):
 
     page, _ = changes_the_board(reveal)
     assert "private" in page
+
+
+def test_a_served_board_may_be_fresh_s_old_and_a_rush_computes_it_once(engine):
+    """`leaderboard serve` trusts the version it saw for SERVED_FRESH_S: a change shows
+    after that long at most; and readers who all miss at once after a change wait for one
+    of them to compute the board, instead of each computing it."""
+    add_task(engine, "fm", "fashion-mnist")
+    add_user(engine, "alice")
+    with reading(engine) as session:
+        task, alice = session.scalar(select(Task)).id, session.scalar(select(User)).id
+    boards = BoardCache(engine, fresh_s=0.5)
+    computed = []
+
+    def compute():
+        computed.append(data_version(engine, "fm"))
+        time.sleep(0.2)  # long enough for the other readers to arrive meanwhile
+        return len(computed)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as readers:
+        values = list(readers.map(lambda _: boards.get("fm", ("rows",), compute), range(8)))
+    assert values == [1] * 8 and len(computed) == 1
+    _finish(engine, submissions.submit(engine, task, alice, _model(1), "a"), 0.8)
+    assert boards.get("fm", ("rows",), compute) == 1  # within fresh_s: the board seen
+    time.sleep(0.5)
+    assert boards.get("fm", ("rows",), compute) == 2  # past it: the change shows
+    assert computed[1] == data_version(engine, "fm") != computed[0]

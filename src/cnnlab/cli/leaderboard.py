@@ -261,6 +261,7 @@ def _serve(args) -> int:
 
     from cnnlab.leaderboard import upload_check
     from cnnlab.leaderboard.app import create_app
+    from cnnlab.leaderboard.board_cache import SERVED_FRESH_S
     from cnnlab.leaderboard.supervisor import Supervisor
 
     engine = _engine(args)  # migrations run here, before the worker starts
@@ -268,7 +269,8 @@ def _serve(args) -> int:
     upload_check.pool()  # the checkers warm up while the server starts
     worker = None if args.no_worker else Supervisor(_worker_command(args))
     try:
-        uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(engine, SERVED_FRESH_S), host=args.host, port=args.port,
+                    log_level="warning")
     finally:
         if worker is not None:
             worker.stop()

@@ -54,9 +54,11 @@ async def _form(request: Request) -> dict:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, board_fresh_s: float = 0.0) -> FastAPI:
+    """The app; a board it shows may be `board_fresh_s` old (BoardCache)."""
     app = FastAPI(title="cnnlab leaderboard", docs_url=None, redoc_url=None)
-    boards = BoardCache(engine)  # the public board, computed once per change of its data
+    # the public board, computed once per change of its data
+    boards = BoardCache(engine, board_fresh_s)
     uploads = anyio.CapacityLimiter(UPLOADS_AT_ONCE)
 
     def viewer(request: Request):

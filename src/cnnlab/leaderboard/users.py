@@ -12,7 +12,7 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.refusals import Refused
@@ -79,11 +79,14 @@ def add_user(engine: Engine, name: str, student_id: str | None = None,
     return token
 
 
+_USER_OF_TOKEN = select(User).where(User.token_hash == bindparam("digest"))  # built once
+
+
 def _by_token(session, token: str | None) -> User | None:
     if not token:
         return None
     digest = hash_token(token)
-    user = session.scalar(select(User).where(User.token_hash == digest))
+    user = session.scalar(_USER_OF_TOKEN, {"digest": digest})
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         return None
     return user
