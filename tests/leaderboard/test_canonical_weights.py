@@ -11,6 +11,7 @@ from onnx import helper, numpy_helper
 from cnnlab.data import datasets
 from cnnlab.evaluate.predictors import OnnxPredictor, predict_all
 from cnnlab.leaderboard.canonical_weights import (
+    _matching,
     architecture,
     canonical_layers,
     packed,
@@ -88,6 +89,30 @@ def test_the_matching_undoes_a_permutation_of_every_hidden_layer(original):
             init[name].CopyFrom(numpy_helper.from_array(values, name))
     shuffled = model.SerializeToString()
     assert weight_distance(canonical_layers(original), canonical_layers(shuffled)) < 1e-5
+
+
+def _greedy(cost: np.ndarray) -> np.ndarray:
+    """The greedy matching as its definition says: pairs in order of cost (ties in row-major
+    order), each taken when both its units are free."""
+    match, taken = np.full(cost.shape[0], -1), set()
+    for flat in np.argsort(cost, axis=None, kind="stable"):
+        unit, partner = divmod(int(flat), cost.shape[1])
+        if match[unit] < 0 and partner not in taken:
+            match[unit] = partner
+            taken.add(partner)
+    return match
+
+
+@pytest.mark.parametrize("shape", [(120, 120), (84, 84), (16, 16), (6, 9), (30, 20)])
+def test_the_matching_is_the_greedy_one_ties_included(shape):
+    rng = np.random.default_rng(sum(shape))
+    for trial in range(40):
+        earlier, later = rng.normal(size=(shape[0], 4)), rng.normal(size=(shape[1], 4))
+        if trial % 2:  # few distinct values: many pairs tie
+            earlier, later = np.round(earlier), np.round(later)
+        cost = (np.sum(earlier ** 2, axis=1)[:, None] + np.sum(later ** 2, axis=1)[None, :]
+                - 2 * earlier @ later.T)
+        assert (_matching(earlier, later) == _greedy(cost)).all(), (shape, trial)
 
 
 def test_packing_keeps_the_layers(original):

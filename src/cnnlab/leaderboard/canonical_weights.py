@@ -270,17 +270,22 @@ def unpacked(blob: bytes) -> list[Layer]:
 
 def _matching(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
     """For each of the earlier model's units (rows), the later model's unit matched to it:
-    the closest pairs first."""
+    the closest pairs first (greedy; ties go to the first pair in row-major order)."""
     cost = (np.sum(earlier ** 2, axis=1)[:, None] + np.sum(later ** 2, axis=1)[None, :]
             - 2 * earlier @ later.T)
+    # A pair that comes first both in its row and in its column among the free units (by
+    # cost, then row-major: argmin's order) is one the greedy takes; taking all of them at
+    # once, round after round, is the greedy's matching in a few numpy passes instead of a
+    # Python loop over the sorted pairs (30 ms a LeNet-5 pair; 200 students: 20,000 pairs).
     match = np.full(len(earlier), -1)
-    taken = np.zeros(len(later), bool)
-    for flat in np.argsort(cost, axis=None, kind="stable"):
-        unit, partner = divmod(int(flat), len(later))
-        if match[unit] < 0 and not taken[partner]:
-            match[unit], taken[partner] = partner, True
-            if taken.all():
-                break
+    free_rows, free_columns = np.ones(len(earlier), bool), np.ones(len(later), bool)
+    while free_rows.any() and free_columns.any():
+        open_ = np.where(free_rows[:, None] & free_columns[None, :], cost, np.inf)
+        best_column, best_row = open_.argmin(axis=1), open_.argmin(axis=0)
+        rows = np.flatnonzero(free_rows)
+        taken = rows[best_row[best_column[rows]] == rows]
+        match[taken] = best_column[taken]
+        free_rows[taken], free_columns[best_column[taken]] = False, False
     return match
 
 
