@@ -166,6 +166,7 @@ def main() -> int:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+        logs.close()
     answered = [*(key for key, *_ in results if key), warmed]  # the keys answered
     statuses = [status for status, _ in rows]
     attempts = [tries for _, tries in rows]
