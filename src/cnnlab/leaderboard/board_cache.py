@@ -13,7 +13,6 @@ values are shared between readers: they must not be changed."""
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable
@@ -30,32 +29,30 @@ def _weighed(condition, weight) -> object:
     return func.coalesce(func.sum(case((condition, weight), else_=0)), 0)
 
 
-@functools.cache
-def _version_query():
-    """The query of data_version, built once: it is asked on every read of a board."""
-    tasks = Task.__table__
-    # only evaluated submissions are ranked: an upload queued in a rush changes nothing
-    finished = Submission.__table__.c
-    evaluated = and_(finished.task_id == tasks.c.id, finished.status == "finished")
-    users = User.__table__.c
-    return select(
-        *tasks.c, func.count(finished.id), func.max(finished.finished_at),
-        func.coalesce(func.sum(finished.id), 0),
-        _weighed(finished.final.is_(True), finished.id),
-        _weighed(finished.copy_of.is_not(None), finished.id),
-        _weighed(finished.copy_cleared.is_(True), finished.id),
-        _weighed(finished.copy_confirmed.is_(True), finished.id),
-        select(func.count()).select_from(User.__table__).scalar_subquery(),
-        select(_weighed(users.disabled.is_(True), users.id)).scalar_subquery(),
-        select(_weighed(users.admin.is_(True), users.id)).scalar_subquery(),
-    ).select_from(tasks.outerjoin(Submission.__table__, evaluated)) \
-        .where(tasks.c.name == bindparam("task_name")).group_by(tasks.c.id)
+# only evaluated submissions are ranked: an upload queued in a rush changes nothing
+_FINISHED = Submission.__table__.c
+_USERS = User.__table__.c
+# What data_version asks, built once as submissions' upload statements are: it is asked on
+# every read of a board
+_VERSION = select(
+    *Task.__table__.c, func.count(_FINISHED.id), func.max(_FINISHED.finished_at),
+    func.coalesce(func.sum(_FINISHED.id), 0),
+    _weighed(_FINISHED.final.is_(True), _FINISHED.id),
+    _weighed(_FINISHED.copy_of.is_not(None), _FINISHED.id),
+    _weighed(_FINISHED.copy_cleared.is_(True), _FINISHED.id),
+    _weighed(_FINISHED.copy_confirmed.is_(True), _FINISHED.id),
+    select(func.count()).select_from(User.__table__).scalar_subquery(),
+    select(_weighed(_USERS.disabled.is_(True), _USERS.id)).scalar_subquery(),
+    select(_weighed(_USERS.admin.is_(True), _USERS.id)).scalar_subquery(),
+).select_from(Task.__table__.outerjoin(Submission.__table__, and_(
+    _FINISHED.task_id == Task.__table__.c.id, _FINISHED.status == "finished"))) \
+    .where(Task.__table__.c.name == bindparam("task_name")).group_by(Task.__table__.c.id)
 
 
 def data_version(engine: Engine, task_name: str) -> tuple | None:
     """What the task's board is computed from, in one query's answer (None: no such task)."""
     with reading(engine) as session:
-        row = session.execute(_version_query(), {"task_name": task_name}).first()
+        row = session.execute(_VERSION, {"task_name": task_name}).first()
     return None if row is None else tuple(row)
 
 

@@ -242,7 +242,7 @@ def _view(session, row: Submission, admin: bool = False,
 
 
 def submission_view(engine: Engine, submission_id: int) -> dict:
-    """By number: for the server's own use (a submission's page and answer go by key)."""
+    """By number, as an admin sees it: for tools and tests (a page and an answer go by key)."""
     with reading(engine) as session:
         # a larger id cannot exist: asking the database would overflow its integer
         row = session.get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
