@@ -77,13 +77,13 @@ def cpu_seconds(pid: int) -> float | None:
 def check_cost(model: Path, times: int = 20) -> tuple[float, float]:
     """(a cold child's check, a warm checker's), in seconds, medians."""
     from cnnlab.leaderboard.checker_pool import _Checker
-    from cnnlab.leaderboard.upload_check import CHECK_MEMORY_MB, CHECK_TIMEOUT_S
+    from cnnlab.leaderboard.upload_check import CHECK_MEMORY_MB, CHECK_TIMEOUT_S, CHILD
 
     data, kind = model.read_bytes(), {"dataset": "fashion-mnist", "max_bytes": 2**20}
     cold, warm = [], []
     for _ in range(3):
         started = time.perf_counter()
-        checker = _Checker(CHECK_MEMORY_MB)  # start, imports and warm-up: what a cold child
+        checker = _Checker(CHILD, CHECK_MEMORY_MB)  # start, imports and warm-up: what a cold child
         checker.check(data, kind, CHECK_TIMEOUT_S)  # paid before its one check
         cold.append(time.perf_counter() - started)
         for _ in range(times):
@@ -118,7 +118,7 @@ def main() -> int:
 
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "cnnlab.cli", "leaderboard"]
+    command = [sys.executable, "-m", "cnnlab", "leaderboard"]
     logs = (folder / "logs.txt").open("ab")  # the server's and the workers', to read after
     logged = {"stdout": logs, "stderr": subprocess.STDOUT}
     processes = [subprocess.Popen([*command, "serve", "--db", db, "--port", str(port),

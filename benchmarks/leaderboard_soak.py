@@ -141,7 +141,7 @@ class Fleet:
         self.started += 1
         log = open(self.logs / f"{self.started:04d}-{action[0]}.log", "w")  # noqa: SIM115
         return subprocess.Popen(
-            [sys.executable, "-m", "cnnlab.cli", "leaderboard", *action, "--db", self.db,
+            [sys.executable, "-m", "cnnlab", "leaderboard", *action, "--db", self.db,
              *LIMITS], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -27,7 +27,7 @@ from cnnlab.train import recipes
 def run_recipe(name: str, seed: int, out: Path) -> tuple[float, float]:
     """(test accuracy, seconds of the whole command) of one seed's run."""
     folder = out / f"{name}-seed{seed}"
-    command = [sys.executable, "-m", "cnnlab.cli", "train", "--recipe", name, "--seed",
+    command = [sys.executable, "-m", "cnnlab", "train", "--recipe", name, "--seed",
                str(seed), "--out", str(folder)]
     started = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True)

@@ -20,12 +20,22 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(path): path for path in ROOT.rglob("*.py")}
 
 
-def _imports(name: str) -> set[str]:
-    """The cnnlab modules `name` imports. `from package import submodule` depends on the
-    submodule alone; `from package import name` on the package."""
-    tree = ast.parse(MODULES[name].read_text())
+def _named_module(text: str) -> str | None:
+    """The cnnlab module a string names, as `import_module` or an entry point takes it
+    ("cnnlab.api", "cnnlab.api:train"); None for any other string."""
+    name, colon, _ = text.partition(":")
+    if name == "cnnlab" and not colon:
+        return None  # the distribution's name (versions, metadata), not an import
+    return name if name in MODULES else None
+
+
+def _imports_in(source: str, name: str) -> set[str]:
+    """The cnnlab modules the source of module `name` imports: by its import statements, at
+    any depth (`from package import submodule` depends on the submodule alone, `from package
+    import name` on the package), and by name at run time (a string that is a module's whole
+    name, which `import_module` or an entry point takes)."""
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -33,7 +43,13 @@ def _imports(name: str) -> set[str]:
             found |= submodules & set(MODULES)
             if not submodules <= set(MODULES):
                 found.add(node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(_named_module(node.value))
     return {module for module in found if module in MODULES and module != name}
+
+
+def _imports(name: str) -> set[str]:
+    return _imports_in(MODULES[name].read_text(), name)
 
 
 GRAPH = {name: _imports(name) for name in MODULES}
@@ -79,33 +95,68 @@ def test_no_module_imports_itself_back():
     assert _cycles() == []
 
 
-# package -> the packages of ours it must never import ("" is cnnlab's own top level)
+# package -> the packages of ours it must never import. A top-level module is a package of
+# its own name: "api" (the Python face) and "cli" (the command) sit above every floor, and only
+# cnnlab's own front door (its __init__ and __main__) imports them.
+ABOVE = {"api", "cli"}
 FORBIDDEN = {
     "scratch": {"models", "data", "train", "runs", "evaluate", "viz", "leaderboard", "lab",
-                "cli"},
+                *ABOVE},
     "arithmetic": {"scratch", "models", "data", "train", "runs", "evaluate", "viz",
-                   "leaderboard", "lab", "cli"},
-    "data": {"models", "train", "runs", "evaluate", "viz", "leaderboard", "lab", "cli"},
-    "models": {"train", "runs", "evaluate", "viz", "leaderboard", "lab", "cli"},
-    "runs": {"train", "evaluate", "viz", "leaderboard", "lab", "cli"},
-    "train": {"evaluate", "viz", "leaderboard", "lab", "cli"},  # its __main__ is the command
-    "evaluate": {"train", "viz", "leaderboard", "lab", "cli"},
-    "viz": {"train", "leaderboard", "lab", "cli"},
-    "leaderboard": {"train", "viz", "lab", "cli"},
+                   "leaderboard", "lab", *ABOVE},
+    "data": {"models", "train", "runs", "evaluate", "viz", "leaderboard", "lab", *ABOVE},
+    "models": {"train", "runs", "evaluate", "viz", "leaderboard", "lab", *ABOVE},
+    "runs": {"train", "evaluate", "viz", "leaderboard", "lab", *ABOVE},
+    "train": {"evaluate", "viz", "leaderboard", "lab", *ABOVE},
+    "evaluate": {"train", "viz", "leaderboard", "lab", *ABOVE},
+    "viz": {"train", "leaderboard", "lab", *ABOVE},
+    "leaderboard": {"train", "viz", "lab", *ABOVE},
     # the grader's reference is torch itself, never one of our engines
     "exercises": {"scratch", "models", "data", "train", "runs", "evaluate", "viz",
-                  "leaderboard", "lab", "cli"},
-    "lab": {"train", "leaderboard", "cli"},  # the lab reads runs; it never trains
+                  "leaderboard", "lab", *ABOVE},
+    "lab": {"train", "leaderboard", *ABOVE},  # the lab reads runs; it never trains
+    "api": {"cli", "lab", "leaderboard"},
 }
+
+
+def _flows_the_wrong_way(package: str, graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} imports {target}" for module, targets in graph.items()
+                  if _package(module) == package for target in targets
+                  if _package(target) in FORBIDDEN[package])
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_data_flows_one_way(package):
-    wrong = sorted(f"{module} imports {target}" for module, targets in GRAPH.items()
-                   if _package(module) == package and not module.endswith("__main__")
-                   for target in targets
-                   if _package(target) in FORBIDDEN[package])
-    assert wrong == []
+    assert _flows_the_wrong_way(package, GRAPH) == []
+
+
+def test_only_the_front_door_has_a_main_module():
+    """`python -m cnnlab` is the one entry point: no package below it runs as a program."""
+    assert sorted(name for name in MODULES if name.endswith("__main__")) == ["cnnlab.__main__"]
+
+
+PLANTED = {
+    "an import inside a function": ("cnnlab.train.loop", "def run():\n    from cnnlab.cli "
+                                    "import main\n    main()\n", "cnnlab.cli"),
+    "import_module by name": ("cnnlab.evaluate.speed", "import importlib\n"
+                              "api = importlib.import_module('cnnlab.api')\n", "cnnlab.api"),
+    "an entry-point string": ("cnnlab.runs.folder", "TARGET = 'cnnlab.api:runs'\n",
+                              "cnnlab.api"),
+    "a data module reaching for a model": ("cnnlab.data.splits",
+                                           "import cnnlab.models.zoo\n", "cnnlab.models.zoo"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(PLANTED))
+def test_a_planted_call_up_the_floors_is_found(how):
+    module, source, target = PLANTED[how]
+    graph = {**GRAPH, module: _imports_in(source, module)}
+    assert f"{module} imports {target}" in _flows_the_wrong_way(_package(module), graph)
+
+
+def test_a_string_that_only_mentions_a_module_is_no_import():
+    assert _imports_in('"""Calls cnnlab.api.train; see cnnlab.cli."""\n'
+                       'HELP = "cnnlab.api is the Python face"\n', "cnnlab.train") == set()
 
 
 def test_the_exercise_sandbox_imports_nothing_of_ours():
@@ -118,4 +169,5 @@ def test_the_graph_is_read_at_all():
     """The checks above see real edges (a parser that found nothing would pass them)."""
     assert "cnnlab.models.engines" in GRAPH["cnnlab.train.loop"]
     assert "cnnlab.runs.folder" in GRAPH["cnnlab.evaluate.targets"]
+    assert "cnnlab.models.torch_engine" in GRAPH["cnnlab.models.engines"]  # by name
     assert len(MODULES) > 80

@@ -48,6 +48,10 @@ def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path):
     assert f"top-1 <b>{100 * evaluation.metrics.top1:.2f}%</b>" in html
     assert "Ankle boot" in html and "images/s at batch size 4 on cpu" in html
 
+    exported = cnnlab.export(run, tmp_path / "a.onnx")
+    assert (tmp_path / "a.onnx").read_bytes() == exported.data
+    assert str(exported) == exported.text() and "accuracy" in str(exported)
+
     table = cnnlab.shapes("lenet5", dataset="fashion-mnist")
     shown = _shown(table)
     assert "<td class=\"\">CONV1</td>" in shown["text/html"]
@@ -77,6 +81,28 @@ def test_the_packages_stay_packages_while_they_are_callable():
     assert callable(cnnlab.evaluate) and callable(cnnlab.runs)
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         cnnlab.nothing  # noqa: B018
+
+
+def test_one_door_names_the_settings_as_each_caller_spells_them(tmp_path, capsys):
+    """cnnlab.train and `cnnlab train` enter a run through cnnlab.train.launch alike; only
+    the spelling of the settings in its errors differs."""
+    from cnnlab.cli import main
+
+    with pytest.raises(ValueError, match=r"^resume= continues a run with its saved "
+                                         r"configuration; only epochs= may change "
+                                         r"\(got lr=, model=\)$"):
+        cnnlab.train("lenet5", resume=tmp_path, lr=0.1)
+    with pytest.raises(ValueError, match=r"^name a model \(model=\)"):
+        cnnlab.train(dataset="fashion-mnist")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "lenet5"\n')
+    with pytest.raises(ValueError, match=r"^recipe= and config= both give a whole"):
+        cnnlab.train(recipe="fashion-mnist-60s", config=recipe)
+    assert main(["train", "--resume", str(tmp_path), "--lr", "0.1", "--config",
+                 str(recipe)]) == 2
+    assert capsys.readouterr().err == (
+        "cnnlab train: --resume continues a run with its saved configuration; only --epochs "
+        "may change (got --lr, --config)\n")
 
 
 def test_a_misspelt_setting_names_the_settings():

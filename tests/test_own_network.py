@@ -66,7 +66,7 @@ def _run(capsys, *argv):
 
 def _kill_after_first_epoch(tmp_path, out, normalize):
     """Train in a child process and kill -9 it once the first epoch's checkpoint is down."""
-    command = [sys.executable, "-m", "cnnlab.cli", "train", "net.py:Net", "--dataset",
+    command = [sys.executable, "-m", "cnnlab", "train", "net.py:Net", "--dataset",
                "fashion-mnist", "--epochs", "2", "--train-size", "30000", "--val-size", "1000",
                "--batch-size", "64", "--normalize", normalize, "--out", str(out)]
     child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,

@@ -4,6 +4,7 @@ Jupyter as tables and figures.
     import cnnlab
     run = cnnlab.train("net.py:Net", dataset="fashion-mnist", epochs=3, normalize="none")
     cnnlab.evaluate(run, split="test")        # accuracy, per class, speed at batch size 4
+    cnnlab.export(run, "net.onnx")            # checked on real images, then written
     cnnlab.shapes("net.py:Net", dataset="fashion-mnist")
     cnnlab.runs("runs")                       # every run side by side
     cnnlab.viz.curves(run, "runs/demo")       # figures: also confusion, pareto, first_kernels,
@@ -23,13 +24,13 @@ from pathlib import Path
 from cnnlab.arithmetic.table import LayerTable, html_table
 from cnnlab.evaluate.evaluation import Evaluation
 from cnnlab.evaluate.evaluation import evaluate as evaluate_target
+from cnnlab.evaluate.exporting import ExportReport, export_target
 from cnnlab.evaluate.targets import load_target
 from cnnlab.models.summary import model_table
 from cnnlab.runs import folder as layout
 from cnnlab.runs.compare import RunsTable, runs_table
-from cnnlab.runs.config import TrainConfig, defaults, resolve
-from cnnlab.train import loop, recipes
-from cnnlab.train.distributed import leave
+from cnnlab.runs.config import TrainConfig, defaults
+from cnnlab.train import launch
 from cnnlab.viz import canvas, plots
 from cnnlab.viz.notebook import curves
 
@@ -86,36 +87,24 @@ class TrainedRun:
 
 
 def train(model=None, dataset: str | None = None, *, resume: str | Path | None = None,
-          quiet: bool = False, **settings) -> TrainedRun:
+          config: str | Path | None = None, quiet: bool = False, **settings) -> TrainedRun:
     """Train `model` (a zoo name, "path/to/net.py:Name" or "package.module:factory") on
     `dataset` with the settings `cnnlab train` takes: epochs=, batch_size=, lr=, optimizer=,
     schedule=, augment=, normalize=, device=, amp=, out=, seed=, ... (see `cnnlab train
-    --help` for every default); `recipe=NAME` starts from a named recipe, which the other
-    settings override (amp="none": float32 where the recipe asks for bf16).
-    `resume=FOLDER` continues a run instead (epochs= may extend it). Progress shows as a
-    bar; `quiet=True` keeps the per-epoch lines to itself."""
-    report = (lambda line: None) if quiet else print
+    --help` for every default); `recipe=NAME` starts from a named recipe and `config=FILE`
+    from a TOML file, which the other settings override (amp="none": float32 where the
+    recipe asks for bf16). `resume=FOLDER` continues a run instead (epochs= may extend it).
+    Progress shows as a bar; `quiet=True` keeps the per-epoch lines to itself."""
     unknown = sorted(set(settings) - set(defaults()))
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; the settings are "
                          f"{', '.join(sorted(set(defaults()) - {'model', 'dataset'}))}")
-    if resume is not None:
-        extra = sorted(set(settings) - {"epochs"})
-        if model is not None or dataset is not None or extra:
-            raise ValueError("resume= continues a run with its saved configuration; only "
-                             "epochs may change")
-        run = loop.resume(resume, settings.get("epochs"), report)
-    else:
-        flags = {"model": _model_name(model) if model is not None else None,
-                 "dataset": dataset, **settings}
-        recipe = flags.pop("recipe", None)
-        start_from = recipes.load(recipe).configuration() if recipe is not None else {}
-        run = loop.start(resolve(start_from, flags), report)
-        run.report(run.describe())
-    try:
-        result = run.run()
-    finally:
-        leave()
+    given = {"model": _model_name(model) if model is not None else None, "dataset": dataset,
+             **settings}
+    run = launch.prepare(given, config_file=config, resume=resume,
+                         report=(lambda line: None) if quiet else print,
+                         spell=lambda name: f"{name}=")
+    result = launch.run_to_end(run)
     return TrainedRun(run.folder, run.config, result, layout.history(run.folder))
 
 
@@ -130,6 +119,17 @@ def evaluate(target, split: str = "val", *, engine: str | None = None, device: s
     resolved = load_target(os.fspath(target), dataset, weights, normalize)
     return evaluate_target(resolved, split, engine, threads, repeats, speed, data_dir, out,
                            device, amp)
+
+
+def export(target, output: str | Path | None, *, quantize: str | None = None,
+           dataset: str | None = None, weights: str | None = None,
+           normalize: str | None = None, data_dir: str | None = None) -> ExportReport:
+    """Export a run (a TrainedRun or its folder), a checkpoint, or a model named bare with
+    `weights=`, `dataset=` and `normalize=`, to the .onnx file `output` as `cnnlab export`
+    does: checked against the model on real validation images before anything is written
+    (`output=None` checks without writing); `quantize="int8"` writes the int8 form."""
+    resolved = load_target(os.fspath(target), dataset, weights, normalize)
+    return export_target(resolved, output, data_dir, quantize)
 
 
 def shapes(model, input: str | None = None, *, dataset: str | None = None,

@@ -14,7 +14,7 @@ pytest.importorskip("fastapi")
 
 
 def test_the_lab_serves_the_runs_it_was_started_with(trained_run):
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "lab", str(trained_run),
+    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "lab", str(trained_run),
                                 "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         lines = [process.stdout.readline() for _ in range(2)]
@@ -36,7 +36,7 @@ def test_an_onnx_file_or_a_missing_run_is_refused_before_listening(tmp_path):
     onnx.write_bytes(b"not read")
     for given, message in ((onnx, "an .onnx file cannot be looked into layer by layer"),
                            (tmp_path / "nowhere", "does not exist")):
-        finished = subprocess.run([sys.executable, "-m", "cnnlab.cli", "lab", str(given),
+        finished = subprocess.run([sys.executable, "-m", "cnnlab", "lab", str(given),
                                    "--port", "0"], capture_output=True, text=True, timeout=120)
         assert finished.returncode == 2 and message in finished.stderr, finished.stderr
         assert "open http" not in finished.stdout

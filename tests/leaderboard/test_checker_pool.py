@@ -43,7 +43,7 @@ def _idle_pid(pool: CheckerPool) -> int:
 
 @pytest.fixture
 def pool():
-    checkers = CheckerPool(1, upload_check.CHECK_MEMORY_MB)
+    checkers = CheckerPool(upload_check.CHILD, 1, upload_check.CHECK_MEMORY_MB)
     yield checkers
     checkers.close()
 
@@ -88,7 +88,7 @@ def test_a_checker_past_the_timeout_is_replaced(monkeypatch, pool):
 
 def test_a_checker_out_of_memory_is_replaced_and_the_next_file_checked(monkeypatch):
     """A cap a warm checker fits under (about 180 MB) but a 96 MB file's check does not."""
-    starved = CheckerPool(1, 320)
+    starved = CheckerPool(upload_check.CHILD, 1, 320)
     monkeypatch.setattr(upload_check, "_pool", starved)
     monkeypatch.setattr(upload_check, "CHECK_MEMORY_MB", 320)
     try:
@@ -106,7 +106,7 @@ def test_a_checker_out_of_memory_is_replaced_and_the_next_file_checked(monkeypat
 
 def test_checkers_that_cannot_start_refuse_uploads_with_503_and_record_nothing(
         monkeypatch, board):
-    broken = CheckerPool(1, 20)  # 20 MB: no Python interpreter starts under it
+    broken = CheckerPool(upload_check.CHILD, 1, 20)  # 20 MB: no Python interpreter starts under it
     monkeypatch.setattr(upload_check, "_pool", broken)
     try:
         with pytest.raises(Unavailable, match="no checker process can start"):

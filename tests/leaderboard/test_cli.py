@@ -65,7 +65,7 @@ def _free_port() -> int:
 def _serving(db: str):
     """`cnnlab leaderboard serve` on a free loopback port, and its worker; both stopped after."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve",
+    server = subprocess.Popen([sys.executable, "-m", "cnnlab", "leaderboard", "serve",
                                "--db", db, "--port", str(port), "--repeats", "1"],
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"

@@ -21,7 +21,7 @@ LEASE_S = 6
 
 def _serve(db: str, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve", "--db", db, "--port",
+        [sys.executable, "-m", "cnnlab", "leaderboard", "serve", "--db", db, "--port",
          str(port), "--repeats", "1", "--lease", str(LEASE_S)],
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     try:

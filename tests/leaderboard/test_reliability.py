@@ -269,7 +269,7 @@ def _read_only(path):
 def test_serve_refuses_to_start_on_a_read_only_database_with_the_reason(what, tmp_path):
     path = tmp_path / "board.db"
     open_database(f"sqlite:///{path}")
-    command = [sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve", "--db",
+    command = [sys.executable, "-m", "cnnlab", "leaderboard", "serve", "--db",
                f"sqlite:///{path}", "--port", str(_free_port())]
     with _read_only(path if what == "file" else tmp_path):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -431,7 +431,7 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(board, tmp_pa
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "cnnlab.cli", "leaderboard", "serve", "--db", _url(engine),
+        [sys.executable, "-m", "cnnlab", "leaderboard", "serve", "--db", _url(engine),
          "--port", str(port), "--repeats", "1", "--lease", "6"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True)

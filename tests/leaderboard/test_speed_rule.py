@@ -155,7 +155,7 @@ def test_two_workers_on_one_postgresql_evaluate_each_submission_exactly_once(eng
     for folder in folders:
         folder.mkdir()
         workers.append(subprocess.Popen(
-            [sys.executable, "-m", "cnnlab.cli", "leaderboard", "worker", "--db", db,
+            [sys.executable, "-m", "cnnlab", "leaderboard", "worker", "--db", db,
              "--repeats", "1"], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     try:

@@ -16,7 +16,7 @@ def _train(out, processes: int) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*launcher, "-m", "cnnlab.train", *ARGS, "--out", str(out)],
+    return subprocess.run([*launcher, "-m", "cnnlab", "train", *ARGS, "--out", str(out)],
                           capture_output=True, text=True, timeout=300, env=environment,
                           check=False)
 
@@ -39,7 +39,7 @@ def test_two_processes_follow_one_process_and_rank_0_alone_writes(tmp_path):
 def test_the_scratch_engine_refuses_several_processes(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "cnnlab.train", *ARGS, "--engine", "scratch", "--out", str(tmp_path / "x")],
+         "-m", "cnnlab", "train", *ARGS, "--engine", "scratch", "--out", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode != 0
     assert "several processes (torchrun) need --engine torch" in result.stderr

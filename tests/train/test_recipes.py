@@ -159,7 +159,7 @@ def test_bf16_on_a_cpu_without_its_instructions_says_so_and_how_to_avoid_it(tmp_
     if cap:
         env["ONEDNN_MAX_CPU_ISA"] = cap
     child = subprocess.run(
-        [sys.executable, "-m", "cnnlab.cli", "train", "--recipe", "fashion-mnist-60s", *QUICK,
+        [sys.executable, "-m", "cnnlab", "train", "--recipe", "fashion-mnist-60s", *QUICK,
          "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=600)
     assert child.returncode == 0, child.stderr
     warned = "note: this CPU has no bf16 instructions" in child.stdout

@@ -238,7 +238,7 @@ def _limits(args):
 
 
 def _worker_command(args) -> list[str]:
-    return [sys.executable, "-m", "cnnlab.cli", "leaderboard", "worker", "--db", _db(args),
+    return [sys.executable, "-m", "cnnlab", "leaderboard", "worker", "--db", _db(args),
             "--timeout", str(args.timeout), "--memory-mb", str(args.memory_mb),
             "--threads", str(args.threads), "--repeats", str(args.repeats),
             "--lease", str(args.lease)] + \

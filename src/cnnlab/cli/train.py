@@ -1,4 +1,5 @@
-"""`cnnlab train`: parsing only; the loop is cnnlab.train.loop."""
+"""`cnnlab train` and `cnnlab recipes`: parsing only; cnnlab.train.launch starts or resumes
+the run."""
 
 from __future__ import annotations
 
@@ -25,39 +26,11 @@ def _default(name: str) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cnnlab.runs.config import read_toml, resolve
-    from cnnlab.train.distributed import leave
-    from cnnlab.train.loop import resume, start
+    from cnnlab.train.launch import prepare, run_to_end
 
-    flags = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__
-             if getattr(args, name, None) is not None}
-    if args.resume:
-        extra = sorted(set(flags) - {"epochs"})
-        if extra or args.config:
-            raise ValueError("--resume continues a run with its saved configuration; only "
-                             "--epochs may change (got " + ", ".join(
-                                 f"--{name.replace('_', '-')}" for name in extra
-                                 or ["config"]) + ")")
-        run = resume(args.resume, flags.get("epochs"))
-    else:
-        if args.config and "recipe" in flags:
-            raise ValueError("--recipe and --config both give a whole configuration; choose "
-                             "one (cnnlab recipes NAME prints a recipe as a --config file)")
-        file_values = read_toml(args.config) if args.config else {}
-        if "recipe" in flags:
-            from cnnlab.train import recipes
-
-            file_values = recipes.load(flags.pop("recipe")).configuration()
-        if "model" not in flags and "model" not in file_values:
-            raise ValueError("name a model: cnnlab train MODEL (a zoo model, see cnnlab "
-                             "models, or your own: path/to/net.py:Name), or start from a "
-                             "recipe: cnnlab train --recipe NAME (see cnnlab recipes)")
-        run = start(resolve(file_values, flags))
-        run.report(run.describe())
-    try:
-        result = run.run()
-    finally:
-        leave()
+    settings = {name: getattr(args, name, None) for name in TrainConfig.__dataclass_fields__}
+    run = prepare(settings, config_file=args.config, resume=args.resume)
+    result = run_to_end(run)
     if result is None:
         return 130
     if run.cluster.is_main:

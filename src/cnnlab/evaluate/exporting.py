@@ -51,6 +51,9 @@ class ExportReport:
     alternatives: dict[str, float] = field(default_factory=dict)  # contract -> torch accuracy
     int8: Int8Report | None = None  # when --quantize int8 wrote the int8 form instead
 
+    def __str__(self) -> str:
+        return self.text()
+
     def text(self) -> str:
         info = self.info
         inside = (f"the {self.contract.dataset} normalisation is inside "

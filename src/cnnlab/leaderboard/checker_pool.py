@@ -1,6 +1,7 @@
 """Warm checker processes for uploads: each is a child started once, under the same memory
 cap as a one-shot check, that imports onnx and the checks, checks a small model to warm them,
-and then checks one file after another (`python -m cnnlab.leaderboard.upload_check --serve`).
+and then checks one file after another (upload_check.CHILD: the checks' own module, which
+starts this pool, names the program).
 
 A cold child pays about 0.8 s of interpreter start and imports before a LeNet-5 check that
 takes about 2 ms; in a deadline rush that cost, two at a time, made the uploads queue for
@@ -39,11 +40,10 @@ class Unavailable(Exception):
 class _Checker:
     """One warm child; not shared: the pool hands it to one check at a time."""
 
-    def __init__(self, memory_mb: int):
+    def __init__(self, command: list[str], memory_mb: int):
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cnnlab.leaderboard.upload_check", "--serve"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
             preexec_fn=limits_for_child(memory_mb))
         self.checks = 0
         self.warm = self._line(START_TIMEOUT_S) == "ready"
@@ -104,8 +104,8 @@ class CheckerPool:
     for the CHECKS_AT_ONCE slots), and a used-up or broken one is replaced in the
     background so that the next check does not wait for the replacement's start."""
 
-    def __init__(self, size: int, memory_mb: int):
-        self.size, self.memory_mb = size, memory_mb
+    def __init__(self, command: list[str], size: int, memory_mb: int):
+        self.command, self.size, self.memory_mb = command, size, memory_mb
         self._idle: queue.Queue[_Checker] = queue.Queue()
         self._wanted: queue.Queue[None] = queue.Queue()
         self._closed = False
@@ -123,7 +123,7 @@ class CheckerPool:
         while True:
             self._wanted.get()
             try:
-                checker = _Checker(self.memory_mb)
+                checker = _Checker(self.command, self.memory_mb)
             except OSError as error:  # no process at all (no memory, no file descriptors)
                 self.start_error = str(error)
                 time.sleep(1.0)

@@ -33,6 +33,9 @@ class Busy(Exception):
     """This user's previous upload is still being checked."""
 
 
+# The program each warm checker runs: this module's serve(), below
+CHILD = [sys.executable, "-m", "cnnlab.leaderboard.upload_check", "--serve"]
+
 _checking: set[int] = set()
 _checking_lock = threading.Lock()
 _pool: CheckerPool | None = None
@@ -58,7 +61,7 @@ def pool() -> CheckerPool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = CheckerPool(CHECKS_AT_ONCE, CHECK_MEMORY_MB)
+            _pool = CheckerPool(CHILD, CHECKS_AT_ONCE, CHECK_MEMORY_MB)
         return _pool
 
 

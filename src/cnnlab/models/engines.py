@@ -7,8 +7,9 @@ between torch and the NumPy engine is a method of theirs too, so no other module
 engine names: arrays in and out, no-grad and mixed precision, devices, optimizers, random
 state, and what goes into a checkpoint.
 
-Each engine lives in its own module (`torch_engine`, `scratch_engine`), imported when first
-asked for: a scratch model is built and run without importing torch at all.
+Each engine lives in its own module (`torch_engine`, `scratch_engine`), implementing the
+`Engine` that `engine.py` declares, and is imported when first asked for: a scratch model is
+built and run without importing torch at all.
 
 Batches reach an engine as torch tensors (the data pipeline and its augmentation are torch's,
 on the run's device) and results leave as NumPy arrays or torch tensors.
@@ -17,46 +18,20 @@ on the run's device) and results leave as NumPy arrays or torch tensors.
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from types import ModuleType
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+from cnnlab.models.engine import DEVICES, OPTIMIZERS, Engine
+
+__all__ = ["DEVICES", "NAMES", "ONNX", "OPTIMIZERS", "RUNTIMES", "Engine", "engine_of",
+           "get_engine", "manual_seed", "nn_namespace"]
+
 # name -> the module defining it; engine_of tries them in this order (scratch first: telling
 # a scratch model apart needs no torch)
 _MODULES = {"scratch": "cnnlab.models.scratch_engine", "torch": "cnnlab.models.torch_engine"}
 NAMES = ("torch", "scratch")
 ONNX = "onnx"  # not an engine: ONNX Runtime running a model's exported file, beside them
 RUNTIMES = (*NAMES, ONNX)  # what --engine takes where a trained model only runs
-DEVICES = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # what --device takes
-
-
-class Engine:
-    name: str
-    lib: ModuleType
-    nn: ModuleType
-    distributable: bool  # trains in several processes under torchrun
-
-    @property
-    def F(self) -> ModuleType:  # the name every torch user writes
-        return self.nn.functional
-
-    def cat(self, tensors, dim: int):
-        return self.lib.cat(tensors, dim)
-
-    def __repr__(self) -> str:
-        return f"<{self.name} engine>"
-
-    def owns(self, model) -> bool:
-        return isinstance(model, self.nn.Module)
-
-    def check_amp(self, device, amp: str | None) -> None:
-        """Refuse, now and in one line, mixed precision this engine or device cannot do."""
-        self.autocast(device, amp)  # building the context is what checks it
-
-    def amp_warning(self, device, amp: str | None) -> str | None:
-        """A line to show when mixed precision works on `device` but slowly; None when not."""
-        return None
 
 
 def get_engine(name: str | Engine) -> Engine:
@@ -87,17 +62,3 @@ def manual_seed(seed: int) -> None:
     """Seed every engine's generator: a model's initialisation draws from its engine's."""
     for name in NAMES:
         get_engine(name).manual_seed(seed)
-
-
-def optimizer(optim: ModuleType, kind: str, params, lr, momentum, nesterov, weight_decay,
-              **implementation):
-    """The optimizer `kind` from an engine's `optim` module (the same names on both)."""
-    params = list(params)
-    if kind == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
-                         weight_decay=weight_decay, **implementation)
-    if kind == "adam":
-        return optim.Adam(params, lr=lr, weight_decay=weight_decay, **implementation)
-    if kind == "adamw":
-        return optim.AdamW(params, lr=lr, weight_decay=weight_decay, **implementation)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import cnnlab.scratch as scratch
-from cnnlab.models.engines import Engine, optimizer
+from cnnlab.models.engine import Engine, optimizer
 from cnnlab.scratch import nn as scratch_nn
 from cnnlab.scratch import optim as scratch_optim
 from cnnlab.scratch.tensor import observe_ops

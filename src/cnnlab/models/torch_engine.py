@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from cnnlab.models.engines import DEVICES, Engine, optimizer
+from cnnlab.models.engine import DEVICES, Engine, optimizer
 
 
 class TorchEngine(Engine):

@@ -1,6 +1,3 @@
-"""Training: the loop (`loop`), its schedules and several processes under torchrun.
-`cnnlab.train(model, dataset, ...)` trains from Python (cnnlab.api.train)."""
-
-from cnnlab._callable import make_callable
-
-make_callable(__name__, "cnnlab.api:train")
+"""Training: the one way into a run (`launch`), the loop (`loop`), its schedules and recipes,
+and several processes under torchrun. From Python, `cnnlab.train(model, dataset, ...)` trains
+(cnnlab.api.train; the front door, cnnlab/__init__.py, makes this package callable)."""
