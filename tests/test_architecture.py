@@ -159,6 +159,62 @@ def test_a_string_that_only_mentions_a_module_is_no_import():
                        'HELP = "cnnlab.api is the Python face"\n', "cnnlab.train") == set()
 
 
+# The names a window's kernel, stride and dilation go by, as attributes too (self.stride)
+WINDOW_NAMES = {"k", "kk", "kernel", "kernel_size", "d", "dilation", "s", "stride"}
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
+            if isinstance(n, ast.Name | ast.Attribute)}
+
+
+def _less_one(node: ast.AST) -> bool:
+    return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)
+            and isinstance(node.right, ast.Constant) and node.right.value == 1)
+
+
+def _size_formulas(source: str) -> list[str]:
+    """The window-size arithmetic written in `source`: a kernel's dilated extent or a
+    count of positions times a stride, `d * (k - 1)` or `(n - 1) * s`, and a count of
+    positions, `... // stride + 1`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.BinOp):
+            continue
+        extent = isinstance(node.op, ast.Mult) and (
+            _less_one(node.left) or _less_one(node.right)) and _names_in(node) & WINDOW_NAMES
+        count = (isinstance(node.op, ast.Add) and isinstance(node.left, ast.BinOp)
+                 and isinstance(node.left.op, ast.FloorDiv)
+                 and _names_in(node.left.right) & WINDOW_NAMES
+                 and isinstance(node.right, ast.Constant) and node.right.value == 1)
+        if extent or count:
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_sizes_are_computed_in_arithmetic_alone():
+    """arithmetic/sizes.py is the one home of the window formulas; the students' exercise
+    templates keep their own line, since their sandbox refuses cnnlab."""
+    written = {name: _size_formulas(path.read_text()) for name, path in MODULES.items()
+               if _package(name) != "arithmetic" and ".templates." not in name}
+    assert {name: found for name, found in written.items() if found} == {}
+
+
+@pytest.mark.parametrize("formula", [
+    "out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1",
+    "extent = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1",
+    "full = (h - 1) * s + k + output_padding",
+    "count = (size - k) // s + 1",
+])
+def test_a_planted_size_formula_is_found(formula):
+    assert _size_formulas(formula)
+
+
+def test_other_arithmetic_is_no_size_formula():
+    assert _size_formulas("done = (self.epoch - 1) * self.steps_per_epoch + step\n"
+                          "row = r // stride[0]\nleft = (width - grid_w) // 2\n") == []
+
+
 def test_the_exercise_sandbox_imports_nothing_of_ours():
     """The student's file runs in sandbox.py's process: cnnlab must not be loaded there."""
     assert not [target for target in GRAPH["cnnlab.exercises.sandbox"]

@@ -14,6 +14,11 @@ from cnnlab.arithmetic.sizes import (
     coverage_warnings,
     dropped_by_stride,
     pool_output_size,
+    same_padding_sides,
+    stretched_size,
+    transposed_border,
+    window_count,
+    window_extent,
 )
 
 geometry = st.fixed_dictionaries({
@@ -69,6 +74,49 @@ def test_pool_output_size_is_torchs_including_ceil_mode(g, ceil_mode):
     ours = _ours(lambda: pool_output_size(g["size"], g["kernel"], g["stride"], g["padding"],
                                           g["dilation"], ceil_mode))
     assert ours == theirs
+
+
+@settings(max_examples=150, deadline=None)
+@given(geometry, st.integers(0, 3))
+def test_a_window_count_with_uneven_padding_is_torchs(g, pad_after):
+    """The count every size derives from, with the sides padded differently ('same' with an
+    even kernel), against torch padding then convolving."""
+    x = torch.zeros(1, 1, 1, g["size"])
+    padded = F.pad(x, (g["padding"], pad_after))
+    ours = window_count(g["size"], g["kernel"], g["stride"], g["padding"], pad_after,
+                        g["dilation"])
+    theirs = _torch_size(lambda: F.conv2d(padded, torch.zeros(1, 1, 1, g["kernel"]),
+                                          stride=g["stride"], dilation=g["dilation"]))
+    assert (ours if ours >= 1 else None) == theirs
+
+
+@settings(max_examples=100, deadline=None)
+@given(geometry)
+def test_window_extent_is_what_the_last_window_reaches(g):
+    count = window_count(g["size"], g["kernel"], g["stride"], g["padding"],
+                         dilation=g["dilation"])
+    if count >= 1:
+        last_cell = (count - 1) * g["stride"] + (g["kernel"] - 1) * g["dilation"]
+        assert window_extent(count, g["kernel"], g["stride"], g["dilation"]) == last_cell + 1
+        assert last_cell < g["size"] + 2 * g["padding"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(geometry)
+def test_a_transposed_conv_is_a_stride_1_conv_over_the_stretched_bordered_input(g):
+    border = transposed_border(g["kernel"], g["dilation"], g["padding"])
+    grid = stretched_size(g["size"], g["stride"]) + 2 * border
+    if grid >= window_extent(1, g["kernel"], 1, g["dilation"]):  # else it does not fit
+        assert window_count(grid, g["kernel"], 1, 0, 0, g["dilation"]) == \
+            conv_transpose_output_size(g["size"], g["kernel"], g["stride"], g["padding"],
+                                       0, g["dilation"])
+
+
+@pytest.mark.parametrize("kernel, dilation", [(3, 1), (4, 1), (2, 3), (5, 2)])
+def test_same_padding_keeps_the_size_at_stride_1(kernel, dilation):
+    before, after = same_padding_sides(kernel, dilation)
+    assert after - before in (0, 1)  # the odd cell after, as torch puts it
+    assert window_count(7, kernel, 1, before, after, dilation) == 7
 
 
 def test_ceil_mode_last_window_must_start_inside_the_input_or_left_padding():

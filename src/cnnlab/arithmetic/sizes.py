@@ -1,6 +1,11 @@
-"""Output sizes of convolution, transposed convolution and pooling, with PyTorch's semantics.
+"""Output sizes of convolution, transposed convolution and pooling, with PyTorch's semantics:
+the one home of every size formula (tests/test_architecture.py finds one written elsewhere).
 
-Every function works on one spatial axis and integers only. A layer that cannot fit raises
+Two functions hold the arithmetic: `window_count`, how many positions a sliding window takes
+over a padded input, and `window_extent`, the input a number of positions covers. Convolution
+and pooling sizes are window counts, a transposed convolution's size is an extent, and 'same'
+padding is what makes the count equal the input. Every function works on one spatial axis and
+integers only. A layer that cannot fit raises
 `LayerDoesNotFit`, whose message names the layer, its input size and the formula with the
 numbers plugged in, because "output size 0" alone does not tell a student which term is wrong.
 """
@@ -29,6 +34,43 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
+def window_count(size: int, kernel: int, stride: int = 1, pad_before: int = 0,
+                 pad_after: int | None = None, dilation: int = 1,
+                 ceil_mode: bool = False) -> int:
+    """How many positions a window of `kernel` cells (`dilation` apart) takes at `stride`
+    over `size` cells padded by `pad_before` and `pad_after` (default: the same):
+    `floor((i + p_before + p_after - d(k-1) - 1)/s) + 1`. With `ceil_mode` the division rounds
+    up, but the last window must start inside the input or the padding before it, never in
+    the padding after it alone (i=5, k=2, s=2, p=1 gives 3, not 4), as torch's pooling does.
+    Below 1 when the window does not fit; the callers that name a layer say why."""
+    pad_after = pad_before if pad_after is None else pad_after
+    span = size + pad_before + pad_after - effective_kernel(kernel, dilation)
+    if not ceil_mode:
+        return span // stride + 1
+    count = -(-span // stride) + 1
+    if count >= 1 and (count - 1) * stride >= size + pad_before:
+        count -= 1  # that window would start in the padding after the input: torch drops it
+    return count
+
+
+def window_extent(count: int, kernel: int, stride: int = 1, dilation: int = 1) -> int:
+    """How many cells `count` window positions at `stride` cover, from the first window's
+    first cell to the last one's last: `(n-1)s + d(k-1) + 1`."""
+    return (count - 1) * stride + effective_kernel(kernel, dilation)
+
+
+def stretched_size(size: int, stride: int) -> int:
+    """A transposed convolution seen as a stride-1 one: its input with s-1 zeros between
+    neighbouring cells, `i + (i-1)(s-1)` cells."""
+    return size + (size - 1) * (stride - 1)
+
+
+def transposed_border(kernel: int, dilation: int = 1, padding: int = 0) -> int:
+    """The zeros a transposed convolution's stride-1 form adds on each side of the stretched
+    input, `d(k-1) - p` (negative: it crops instead)."""
+    return effective_kernel(kernel, dilation) - 1 - padding
+
+
 def same_padding_sides(kernel: int, dilation: int = 1) -> tuple[int, int]:
     """padding='same' at stride 1 along one axis: torch pads d(k-1) in total, the odd cell on
     the far side (bottom or right): (before, after)."""
@@ -46,9 +88,8 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
     """`floor((i + 2p - d(k-1) - 1)/s) + 1`, as torch.nn.Conv2d computes it."""
     _check_positive(layer, input=size, kernel_size=kernel, stride=stride, dilation=dilation)
     _check_non_negative(layer, padding=padding)
-    span = size + 2 * padding - effective_kernel(kernel, dilation)
-    out = span // stride + 1
-    if span < 0:
+    out = window_count(size, kernel, stride, padding, padding, dilation)
+    if out < 1:
         raise LayerDoesNotFit(
             f"{layer} does not fit its input of size {size}: "
             f"{conv_formula(size, kernel, stride, padding, dilation)} = {out}; the "
@@ -72,7 +113,7 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
         raise LayerDoesNotFit(
             f"{layer}: output_padding ({output_padding}) must be smaller than the stride "
             f"({stride}) or the dilation ({dilation})")
-    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    out = window_extent(size, kernel, stride, dilation) - 2 * padding + output_padding
     if out < 1:
         raise LayerDoesNotFit(
             f"{layer} does not fit its input of size {size}: "
@@ -100,13 +141,7 @@ def pool_output_size(size: int, kernel: int, stride: int | None = None, padding:
         raise LayerDoesNotFit(
             f"{layer}: padding ({padding}) must be at most half the kernel size ({kernel}); "
             "a window made only of padding has no value to pool")
-    span = size + 2 * padding - effective_kernel(kernel, dilation)
-    if ceil_mode:
-        out = -(-span // stride) + 1
-        if out >= 1 and (out - 1) * stride >= size + padding:
-            out -= 1  # that window would start in the right padding: torch drops it
-    else:
-        out = span // stride + 1
+    out = window_count(size, kernel, stride, padding, padding, dilation, ceil_mode)
     if out < 1:
         raise LayerDoesNotFit(
             f"{layer} does not fit its input of size {size}: "

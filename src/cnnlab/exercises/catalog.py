@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.arithmetic.sizes import effective_kernel, window_count, window_extent
+
 TEMPLATES = Path(__file__).parent / "templates"
 CASES_PER_EXERCISE = 10
 LARGE = CASES_PER_EXERCISE - 1  # a convolution's last case: a photo-sized image (see _large)
@@ -110,7 +112,7 @@ def _size(rng, dilation: int, kernel: int, padding: int, stride: int) -> int:
     """An input size the window fits, with at least two outputs along a strided axis (where
     a single output would hide a solution that ignores the stride)."""
     least = stride if stride > 1 else 0
-    return max(1, dilation * (kernel - 1) + 1 - 2 * padding) + int(
+    return max(1, effective_kernel(kernel, dilation) - 2 * padding) + int(
         rng.integers(least, least + 5))
 
 
@@ -191,7 +193,7 @@ def _conv_transpose2d_case(rng, k) -> Case:
     n = 2 if k == 0 else int(rng.integers(1, 3))
     h, w = (int(rng.integers(2 if s > 1 else 1, 5)) for s in stride)
     # padding crops the output: keep at least one row and column
-    full = [(size - 1) * s + d * (kk - 1) + 1 + op for size, s, d, kk, op in
+    full = [window_extent(size, kk, s, d) + op for size, s, d, kk, op in
             zip((h, w), stride, dilation, (kh, kw), output_padding, strict=True)]
     padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) if k >= 5 else 0 for f in full)
     if k == 2:
@@ -248,7 +250,7 @@ def _tied_pool_case(rng) -> Case:
 
 def _padding_only_window(size: int, kernel: int, stride: int, padding: int,
                          dilation: int) -> bool:
-    out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    out = window_count(size, kernel, stride, padding, padding, dilation)
     return any(all(not padding <= o * stride + i * dilation < padding + size
                    for i in range(kernel)) for o in range(out))
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnlab.arithmetic.explain import explain_layer, parse_padding, parse_pair, parse_size
 from cnnlab.arithmetic.layers import xy
+from cnnlab.arithmetic.sizes import same_padding_sides, stretched_size, transposed_border
 from cnnlab.viz.arithmetic_plan import (
     INPUT,
     MAX_POSITIONS,
@@ -232,12 +233,13 @@ def _too_big_to_draw(settings: Settings, facts: dict) -> str | None:
     h, w = settings.input
     if settings.layer == "transposed":
         stride = settings.stride or (1, 1)
-        grid = [size + (size - 1) * (s - 1) + 2 * (d * (k - 1) - p) + op for
+        grid = [stretched_size(size, s) + 2 * transposed_border(k, d, p) + op for
                 size, s, k, d, p, op in zip((h, w), stride, settings.kernel, settings.dilation,
                                             settings.padding, settings.output_padding,
                                             strict=True)]
     else:
-        pads = ([d * (k - 1) for k, d in zip(settings.kernel, settings.dilation, strict=True)]
+        pads = ([sum(same_padding_sides(k, d))
+                 for k, d in zip(settings.kernel, settings.dilation, strict=True)]
                 if settings.padding == "same" else [2 * p for p in settings.padding])
         grid = [size + pad for size, pad in zip((h, w), pads, strict=True)]
     if max(grid) > MAX_DRAWN_SIDE:

@@ -171,7 +171,8 @@ def conv_plan(input_hw: tuple[int, int], kernel, stride=1, padding=0, dilation=1
                                    output_padding)
     step, taps_weight = ((1, 1), _flipped(weights)) if transposed else (stride, weights)
     if transposed:
-        near = [d * (k - 1) - p for k, d, p in zip(kernel, dilation, padding, strict=True)]
+        near = [sizes.transposed_border(k, d, p)
+                for k, d, p in zip(kernel, dilation, padding, strict=True)]
         border = (f"padded by {near[0]}" if near[0] >= 0 else f"cropped by {-near[0]}") \
             if near[0] == near[1] else f"padded by {near[0]}x{near[1]}"
         inserted = [s - 1 for s in stride]
@@ -223,8 +224,9 @@ def _padded_grid(input_hw, sides):
 def _transposed_grid(input_hw, kernel, stride, padding, dilation, output_padding):
     """The zero-inserted, padded grid of the equivalent direct convolution. A padding larger
     than d(k-1) crops the stretched input instead (the grid starts inside it)."""
-    near = [d * (k - 1) - p for k, d, p in zip(kernel, dilation, padding, strict=True)]
-    stretched = [size + (size - 1) * (s - 1) for size, s in zip(input_hw, stride, strict=True)]
+    near = [sizes.transposed_border(k, d, p)
+            for k, d, p in zip(kernel, dilation, padding, strict=True)]
+    stretched = [sizes.stretched_size(size, s) for size, s in zip(input_hw, stride, strict=True)]
     shape = [length + 2 * n + op
              for length, n, op in zip(stretched, near, output_padding, strict=True)]
     kinds = np.full(shape, PADDING, dtype=object)
@@ -273,7 +275,7 @@ def pool_plan(values: np.ndarray, kernel, stride=None, padding=0, mode: str = "m
     (out_h, out_w), formulas = _output_sizes(facts)
     _check_positions(out_h, out_w)
     kinds, source = _padded_grid(values.shape, [(p, p) for p in padding])
-    overhang = [max(0, (out - 1) * s + d * (k - 1) + 1 - grid)
+    overhang = [max(0, sizes.window_extent(out, k, s, d) - grid)
                 for out, s, d, k, grid in zip((out_h, out_w), stride, dilation, kernel,
                                               kinds.shape, strict=True)]
     if any(overhang):

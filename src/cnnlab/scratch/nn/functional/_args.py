@@ -7,10 +7,10 @@ wrongly reads what is wrong and what was expected instead of a NumPy broadcastin
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
+from cnnlab.arithmetic.sizes import effective_kernel
 from cnnlab.scratch.tensor import Tensor, named_op
 
 
@@ -76,29 +76,12 @@ def check_same_dtype(op: str, **tensors) -> None:
         raise TypeError(f"{op}: all operands must have one dtype, but {listed}")
 
 
-def window_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int,
-                       ceil_mode: bool = False, pad_left: int = 0) -> int:
-    """PyTorch's output size for one spatial dimension of a sliding window.
-
-    floor((size + pad_total - dilation*(kernel-1) - 1) / stride) + 1; with ceil_mode the
-    division rounds up, except that the last window must start inside the input or its left
-    padding (size=5, kernel=2, stride=2, padding=1, ceil_mode gives 3, not 4).
-    """
-    span = size + pad_total - dilation * (kernel - 1) - 1
-    if not ceil_mode:
-        return span // stride + 1
-    out = math.ceil(span / stride) + 1
-    if (out - 1) * stride >= size + pad_left:
-        out -= 1
-    return out
-
-
 def check_window_fits(op: str, size: tuple[int, int], kernel: tuple[int, int],
                       pads: tuple[tuple[int, int], tuple[int, int]],
                       dilation: tuple[int, int]) -> None:
     for axis, name in enumerate(("height", "width")):
         padded = size[axis] + sum(pads[axis])
-        extent = dilation[axis] * (kernel[axis] - 1) + 1
+        extent = effective_kernel(kernel[axis], dilation[axis])
         if extent > padded:
             raise ValueError(
                 f"{op}: the kernel does not fit the input {name}: dilated kernel size "

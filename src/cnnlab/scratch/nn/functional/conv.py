@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnlab.arithmetic.sizes import same_padding_sides, window_count, window_extent
 from cnnlab.scratch.nn.functional._args import (
     check_image_batch,
     check_non_negative,
@@ -32,7 +33,6 @@ from cnnlab.scratch.nn.functional._args import (
     check_window_fits,
     pair,
     spatial_op,
-    window_output_size,
 )
 from cnnlab.scratch.tensor import Tensor, _record
 
@@ -180,9 +180,8 @@ def _conv_padding(padding, kernel, stride, dilation, op: str) -> Pads:
         if padding == "same":
             if stride != (1, 1):
                 raise ValueError(f"{op}: padding='same' needs stride 1, got stride={stride}")
-            totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-            # As in torch, an odd total puts the extra row/column at the bottom/right.
-            return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
+            return tuple(same_padding_sides(k, d)  # type: ignore[return-value]
+                         for k, d in zip(kernel, dilation, strict=True))
         raise ValueError(
             f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     ph, pw = pair(padding, "padding", op)
@@ -243,7 +242,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     _check_bias(bias, o, op)
     check_window_fits(op, (h, w), kernel, pads, dilation)
     out_hw = tuple(
-        window_output_size(size, k, s, sum(p), d)
+        window_count(size, k, s, p[0], p[1], d)
         for size, k, s, p, d in zip((h, w), kernel, stride, pads, dilation, strict=True)
     )
 
@@ -300,7 +299,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                 f"output_padding={output_padding}, stride={stride}, dilation={dilation}"
             )
     out_hw = tuple(
-        (i - 1) * s - 2 * p + d * (k - 1) + op_ + 1
+        window_extent(i, k, s, d) - 2 * p + op_
         for i, s, p, d, k, op_ in zip((h, w), stride, padding, dilation, kernel, output_padding,
                                        strict=True)
     )

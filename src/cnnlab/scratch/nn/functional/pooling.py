@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from cnnlab.arithmetic.sizes import effective_kernel, window_count, window_extent
 from cnnlab.scratch.nn.functional._args import (
     check_image_batch,
     check_non_negative,
@@ -21,7 +22,6 @@ from cnnlab.scratch.nn.functional._args import (
     check_window_fits,
     pair,
     spatial_op,
-    window_output_size,
 )
 from cnnlab.scratch.nn.functional.conv import Pads, crop, zero_pad
 from cnnlab.scratch.tensor import Tensor, _record
@@ -52,7 +52,7 @@ class _Geometry:
         if not ceil_mode:  # with ceil_mode a window may hang past a too-small input
             check_window_fits(op, self.size, self.kernel, symmetric, self.dilation)
         self.out = tuple(
-            window_output_size(i, k, s, 2 * p, d, ceil_mode, pad_left=p)
+            window_count(i, k, s, p, p, d, ceil_mode)
             for i, k, s, p, d in zip(self.size, self.kernel, self.stride, self.padding,
                                      self.dilation, strict=True)
         )
@@ -61,7 +61,7 @@ class _Geometry:
                              f"{tuple(self.size)} even with ceil_mode: output size {self.out}")
         # ceil_mode lets the last window hang past the padding: pad further on that side.
         self.pads: Pads = tuple(  # type: ignore[assignment]
-            (p, max(p, (o - 1) * s + d * (k - 1) + 1 - i - p))
+            (p, max(p, window_extent(o, k, s, d) - i - p))
             for i, k, s, p, d, o in zip(self.size, self.kernel, self.stride, self.padding,
                                         self.dilation, self.out, strict=True)
         )
@@ -102,7 +102,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             yield mine, window
 
     # Windows that never overlap write each input pixel at most once: no read-modify-write.
-    disjoint = all(s >= d * (k - 1) + 1
+    disjoint = all(s >= effective_kernel(k, d)
                    for s, d, k in zip(geo.stride, geo.dilation, geo.kernel, strict=True))
 
     def backward(dy):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.arithmetic.sizes import same_padding_sides, window_extent
 from cnnlab.scratch.device import check_device
 from cnnlab.scratch.nn import functional as F
 from cnnlab.scratch.nn.functional._args import pair
@@ -53,8 +54,7 @@ class _ConvNd(Module):
         if self.padding == "same":
             pads = []
             for k, d in zip(reversed(self.kernel_size), reversed(self.dilation), strict=True):
-                total = d * (k - 1)  # torch puts the odd row/column at the bottom/right
-                pads += [total // 2, total - total // 2]
+                pads += same_padding_sides(k, d)
             return tuple(pads)
         ph, pw = self.padding
         return (pw, pw, ph, ph)
@@ -108,9 +108,9 @@ class ConvTranspose2d(_ConvNd):
         size = tuple(output_size)[-2:]
         extra = []
         for axis in range(2):
-            smallest = ((input.shape[2 + axis] - 1) * self.stride[axis]
-                        - 2 * self.padding[axis]
-                        + self.dilation[axis] * (self.kernel_size[axis] - 1) + 1)
+            smallest = (window_extent(input.shape[2 + axis], self.kernel_size[axis],
+                                      self.stride[axis], self.dilation[axis])
+                        - 2 * self.padding[axis])
             if not smallest <= size[axis] < smallest + self.stride[axis]:
                 raise ValueError(
                     f"ConvTranspose2d: requested output size {size} is not reachable; for input "
