@@ -215,6 +215,38 @@ def test_other_arithmetic_is_no_size_formula():
                           "row = r // stride[0]\nleft = (width - grid_w) // 2\n") == []
 
 
+def _contract_written(source: str) -> list[str]:
+    """The preprocessing contract written in `source`: pixels scaled by 255, or normalised
+    by a mean and a standard deviation, `(x - mean) / std`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+            continue
+        scaled = isinstance(node.right, ast.Constant) and node.right.value in (255, 255.0)
+        normalised = (isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Sub)
+                      and "mean" in _names_in(node.left) and "std" in _names_in(node.right))
+        if scaled or normalised:
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_the_preprocessing_contract_is_applied_from_data_alone():
+    """data/contract.py turns pixels into what a model receives; everyone else calls it."""
+    written = {name: _contract_written(path.read_text()) for name, path in MODULES.items()
+               if _package(name) != "data" and ".templates." not in name}
+    assert {name: found for name, found in written.items() if found} == {}
+
+
+@pytest.mark.parametrize("code", [
+    "unit = pixels.astype(np.float32) / 255.0",
+    "x = batch / 255",
+    "received = (unit[None] - mean) / std",
+    "out = self.model((batch - self.mean) / self.std)",
+])
+def test_a_planted_contract_is_found(code):
+    assert _contract_written(code)
+
+
 def test_the_exercise_sandbox_imports_nothing_of_ours():
     """The student's file runs in sandbox.py's process: cnnlab must not be loaded there."""
     assert not [target for target in GRAPH["cnnlab.exercises.sandbox"]

@@ -206,5 +206,6 @@ def test_real_fashion_mnist_when_present():
 
 def test_the_command_line_offers_exactly_the_known_datasets():
     from cnnlab.cli import options
+    from cnnlab.data import names
 
-    assert tuple(datasets.DATASETS) == options.DATASETS
+    assert tuple(datasets.DATASETS) == names.DATASETS and options.DATASETS is names.DATASETS

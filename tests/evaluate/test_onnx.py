@@ -7,10 +7,10 @@ import torch
 from onnx import helper
 
 from cnnlab.cli import main
-from cnnlab.data.contract import Normalised, Preprocessing
+from cnnlab.data.contract import Preprocessing
 from cnnlab.data.datasets import CIFAR10, FASHION_MNIST
 from cnnlab.evaluate.onnx_check import OnnxRejected, check_onnx
-from cnnlab.evaluate.onnx_export import export_onnx
+from cnnlab.evaluate.onnx_export import Normalised, export_onnx
 from cnnlab.evaluate.predictors import OnnxPredictor
 from cnnlab.models.zoo import create_model
 from tests.onnx_models import external_weight

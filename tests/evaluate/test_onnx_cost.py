@@ -4,9 +4,9 @@ model it was exported from."""
 import pytest
 import torch
 
-from cnnlab.data.contract import Normalised, Preprocessing
+from cnnlab.data.contract import Preprocessing
 from cnnlab.evaluate.onnx_cost import multiply_adds, parameter_count
-from cnnlab.evaluate.onnx_export import onnx_bytes
+from cnnlab.evaluate.onnx_export import Normalised, onnx_bytes
 from cnnlab.models.summary import summarize
 from cnnlab.models.zoo import create_model
 from tests.onnx_models import minimal_classifier

@@ -3,9 +3,11 @@ receives, and where it runs."""
 
 from __future__ import annotations
 
-# The names cnnlab.data.datasets knows (kept here so `cnnlab --help` stays quick to start).
-DATASETS = ("fashion-mnist", "mnist", "cifar10")
-NORMALIZATIONS = ("dataset", "none")
+from cnnlab.data.names import DATASETS, NORMALIZATIONS
+
+__all__ = ["DATASETS", "NORMALIZATIONS", "TARGET", "add_device_options", "add_target_options",
+           "load_target", "output_file", "threads"]
+
 TARGET = ("a run folder, a checkpoint, an .onnx file, a zoo model, path/to/net.py:Name or "
           "package.module:factory")
 

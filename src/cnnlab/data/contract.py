@@ -3,21 +3,28 @@
 Every image enters as uint8 pixels; the contract turns them into what the model was trained
 on: the pixels scaled to [0, 1] and then either normalised by the dataset's per-channel mean
 and standard deviation ("dataset") or left as they are ("none"). Training, evaluation, the
-report, the exported ONNX graph (and so the leaderboard) all apply the same contract, from
-here.
+report, the explorer's views, the exported ONNX graph (and so the leaderboard) all apply the
+same contract, from here: `unit_pixels` for the first step (what an .onnx file receives),
+`Preprocessing.received` for NumPy callers, `images`/`pixels` for torch ones and `normalised`
+for any array (scratch tensors and engine-placed statistics included).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from cnnlab.data.datasets import DatasetSpec
+from cnnlab.data.names import NORMALIZATIONS
 
-NORMALIZATIONS = ("dataset", "none")
+__all__ = ["NORMALIZATIONS", "Preprocessing", "unit_pixels"]
+
+
+def unit_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """uint8 pixels as floats in [0, 1]: what an exported .onnx file receives, the first step
+    of every contract, and what a figure shows."""
+    return np.asarray(images).astype(dtype) / 255.0
 
 
 @dataclass(frozen=True)
@@ -63,36 +70,32 @@ class Preprocessing:
                 "mean": list(self.mean) if not self.is_identity else None,
                 "std": list(self.std) if not self.is_identity else None}
 
-    def images(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images (N, C, H, W), on any device, as the model receives them."""
-        pixels = images.float() / 255.0
-        return pixels if self.is_identity else self.pixels(pixels)
-
-    def pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """float pixels in [0, 1] as the model receives them."""
+    def normalised(self, pixels, statistics=None):
+        """Pixels in [0, 1] (a NumPy array, a torch or a scratch tensor) as the model receives
+        them. `statistics` is (mean, std) already where the pixels are, as the engine placed
+        them; by default the NumPy arrays."""
         if self.is_identity:
             return pixels
-        mean, std = _on_device(self, pixels.device)
+        mean, std = self.arrays() if statistics is None else statistics
         return (pixels - mean) / std
 
+    def received(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (N, C, H, W) as the model receives them, in float32 NumPy."""
+        return self.normalised(unit_pixels(images)).astype(np.float32, copy=False)
 
-@functools.cache
-def _on_device(contract: Preprocessing, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """The mean and std where the pixels are, copied there once (not at every batch)."""
-    return tuple(torch.from_numpy(array).to(device) for array in contract.arrays())
+    def images(self, images):
+        """uint8 images (N, C, H, W), a torch tensor on any device, as the model receives
+        them."""
+        return self.pixels(images.float() / 255.0)
+
+    def pixels(self, pixels):
+        """float pixels in [0, 1], a torch tensor on any device, as the model receives them."""
+        if self.is_identity:
+            return pixels
+        key = (self, str(pixels.device), pixels.dtype)
+        if key not in _PLACED:  # copied where the pixels are once, not at every batch
+            _PLACED[key] = tuple(pixels.new_tensor(array) for array in self.arrays())
+        return self.normalised(pixels, _PLACED[key])
 
 
-class Normalised(torch.nn.Module):
-    """`model` behind its contract: float32 pixels in [0, 1] in, logits out. What `cnnlab
-    export` writes to ONNX; for "none" the graph holds no normalisation at all."""
-
-    def __init__(self, model: torch.nn.Module, contract: Preprocessing):
-        super().__init__()
-        self.model = model
-        self.identity = contract.is_identity
-        mean, std = contract.arrays()
-        self.register_buffer("mean", torch.from_numpy(mean))
-        self.register_buffer("std", torch.from_numpy(std))
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(pixels if self.identity else (pixels - self.mean) / self.std)
+_PLACED: dict[tuple, tuple] = {}  # (contract, device, dtype) -> (mean, std) placed there

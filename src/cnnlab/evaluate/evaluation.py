@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.arithmetic.table import html_table
+from cnnlab.data.contract import unit_pixels
 from cnnlab.evaluate.environment import environment
 from cnnlab.evaluate.exporting import export_target, run_onnx
 from cnnlab.evaluate.metrics import (
@@ -120,7 +121,7 @@ def evaluate(target: Target, split: str = "val", engine: str | None = None, thre
     with fixed_threads(threads):
         predict = predictor_for(target, engine, threads, device, amp, data_dir)
         images, labels = split_data(target, split, data_dir)
-        pixels = images.astype(np.float32) / 255.0  # in memory before any timing starts
+        pixels = unit_pixels(images)  # in memory before any timing starts
         outputs: list[np.ndarray] = []
         report = None
         if speed:

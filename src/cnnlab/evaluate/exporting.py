@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
+from cnnlab.data.contract import NORMALIZATIONS, Preprocessing, unit_pixels
 from cnnlab.evaluate.onnx_export import export_bytes
 from cnnlab.evaluate.predictors import ModelPredictor, OnnxPredictor, predict_all
 from cnnlab.evaluate.targets import Target, target_splits
@@ -123,7 +123,7 @@ def export_target(target: Target, output: str | Path | None,
     contract, spec = target.contract, target.spec
     data, info, difference = export_bytes(model, contract, spec.shape, len(spec.classes))
     images, labels, where = check_images(target, data_dir)
-    pixels = images.astype(np.float32) / 255.0
+    pixels = unit_pixels(images)
     onnx_predictions = predict_all(OnnxPredictor(data), pixels).argmax(1)
     onnx_accuracy = float(np.mean(onnx_predictions == labels))
     torch_accuracy = _accuracy(ModelPredictor(model, contract), pixels, labels)
@@ -153,7 +153,7 @@ def _int8(report: ExportReport, target: Target, pixels: np.ndarray, labels: np.n
 
     train, _ = target_splits(target, data_dir).train
     chosen = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
-    calibration = train[np.sort(chosen)].astype(np.float32) / 255.0
+    calibration = unit_pixels(train[np.sort(chosen)])
     data = quantize_int8(report.data, calibration)
     info = check_onnx(data, target.spec.shape, len(target.spec.classes))
     int8_predictions = predict_all(OnnxPredictor(data), pixels).argmax(1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.data.contract import Normalised, Preprocessing
+from cnnlab.data.contract import Preprocessing
 from cnnlab.errors import first_line
 from cnnlab.evaluate.predictors import OnnxPredictor
 from cnnlab.files import write_atomically
@@ -28,6 +28,22 @@ INPUT_NAME, OUTPUT_NAME = "pixels", "logits"
 # Max abs difference between ONNX Runtime's and torch's logits, for logits of magnitude up to
 # 1; larger logits (an untrained deep ResNet's reach 60) scale it, as float32 rounding does.
 TOLERANCE = 1e-4
+
+
+class Normalised(torch.nn.Module):
+    """`model` behind its contract: float32 pixels in [0, 1] in, logits out. What `cnnlab
+    export` writes to ONNX; for "none" the graph holds no normalisation at all."""
+
+    def __init__(self, model: torch.nn.Module, contract: Preprocessing):
+        super().__init__()
+        self.model = model
+        self.contract = contract
+        mean, std = contract.arrays()
+        self.register_buffer("mean", torch.from_numpy(mean))
+        self.register_buffer("std", torch.from_numpy(std))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(self.contract.normalised(pixels, (self.mean, self.std)))
 
 
 @contextlib.contextmanager

@@ -33,10 +33,10 @@ class ModelPredictor:
         self.device = device or torch.device("cpu")
         self.amp = amp
         self.model = self.engine.prepare(model, self.device).eval()
-        self.identity = contract.is_identity
-        mean, std = contract.arrays()
-        self.mean = self.engine.tensor(mean, self.device)
-        self.std = self.engine.tensor(std, self.device)
+        self.contract = contract
+        # the statistics placed on the device once, not at every batch
+        self.statistics = tuple(self.engine.tensor(array, self.device)
+                                for array in contract.arrays())
         self.engine.check_amp(self.device, amp)
 
     @property
@@ -48,7 +48,7 @@ class ModelPredictor:
 
     def __call__(self, batch):
         with self.engine.inference(), self.engine.autocast(self.device, self.amp):
-            return self.model(batch if self.identity else (batch - self.mean) / self.std)
+            return self.model(self.contract.normalised(batch, self.statistics))
 
     def synchronize(self) -> None:
         self.engine.synchronize(self.device)

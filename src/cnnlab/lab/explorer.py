@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.data import datasets
+from cnnlab.data.contract import unit_pixels
 from cnnlab.evaluate.metrics import classification_report
 from cnnlab.evaluate.predictors import ModelPredictor, predict_all
 from cnnlab.evaluate.targets import Target
@@ -70,7 +71,6 @@ class ExploredModel:
         images, labels = datasets.load(spec, data_dir or self.target.config.data_dir)["test"]
         self.images, self.labels = images, np.asarray(labels, np.int64)
         self.classes = list(spec.classes)
-        self.mean, self.std = self.target.contract.arrays()
         # Fashion-MNIST and MNIST draw light objects on black: an upload is matched to that.
         self.dark_background = uploads.border_brightness(images[:1000]) < 0.25
         self.table = summarize(self.model, spec.shape, self.target.config.model)
@@ -159,13 +159,12 @@ class ExploredModel:
     @staticmethod
     def _display(pixels: np.ndarray) -> np.ndarray:
         """uint8 (C, H, W) as [0, 1] (H, W) grey or (H, W, 3) colour."""
-        unit = pixels.astype(np.float64) / 255.0
+        unit = unit_pixels(pixels, np.float64)
         return unit[0] if len(unit) == 1 else np.moveaxis(unit, 0, -1)
 
     def _received(self, pixels: np.ndarray) -> np.ndarray:
         """What the model receives: the [0, 1] pixels under its preprocessing contract."""
-        unit = pixels.astype(np.float32)[None] / 255.0
-        return ((unit - self.mean) / self.std)[0].astype(np.float32)
+        return self.target.contract.received(pixels[None])[0]
 
     def upload(self, data: bytes, invert: str = "auto") -> dict:
         converted = uploads.convert(data, self.target.spec.shape, self.dark_background,
@@ -178,7 +177,7 @@ class ExploredModel:
             return self.image(f"upload:{token}")[2]
 
     def _probabilities(self, pixels: np.ndarray) -> list[float]:
-        logits = predict_all(self.predictor, pixels.astype(np.float32)[None] / 255.0)[0]
+        logits = predict_all(self.predictor, unit_pixels(pixels[None]))[0]
         return [float(p) for p in softmax(logits)]
 
     # ------------------------------------------------------------------ layers
@@ -272,8 +271,7 @@ class ExploredModel:
     def logits(self) -> np.ndarray:
         with self.lock:
             if self._logits is None:
-                self._logits = predict_all(self.predictor,
-                                           self.images.astype(np.float32) / 255.0)
+                self._logits = predict_all(self.predictor, unit_pixels(self.images))
             return self._logits
 
     def confusion(self) -> dict:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnlab.data.contract import unit_pixels
+
 MAX_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo, not a decompression bomb
 FORMATS = ("PNG", "JPEG")
@@ -81,7 +83,7 @@ def _centre_crop(image: Image.Image, height: int, width: int) -> Image.Image:
 def border_brightness(pixels: np.ndarray) -> float:
     """Mean of the outermost rows and columns of (..., H, W) uint8 images, in [0, 1]: where a
     centred object's background shows."""
-    pixels = np.asarray(pixels, np.float64) / 255.0
+    pixels = unit_pixels(pixels, np.float64)
     edges = np.concatenate([pixels[..., 0, :].ravel(), pixels[..., -1, :].ravel(),
                             pixels[..., :, 0].ravel(), pixels[..., :, -1].ravel()])
     return float(edges.mean())

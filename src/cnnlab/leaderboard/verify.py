@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import datasets
+from cnnlab.data.contract import unit_pixels
 from cnnlab.errors import first_line
 from cnnlab.evaluate.environment import environment
 from cnnlab.evaluate.metrics import classification_report
@@ -47,7 +48,7 @@ def verify(model_path: str, dataset: str, seed: int, threads: int = 1, repeats: 
     data = Path(model_path).read_bytes()
     check_onnx(data, spec.shape, len(spec.classes), max_bytes)
     images, labels, public, private = hidden_split(dataset, seed, data_dir, test_set)
-    pixels = images.astype(np.float32) / 255.0
+    pixels = unit_pixels(images)
     outputs: list[np.ndarray] = []
     with fixed_threads(threads):
         predict = OnnxPredictor(data, threads)

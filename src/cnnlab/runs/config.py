@@ -9,12 +9,12 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from cnnlab.data.names import NORMALIZATIONS
 from cnnlab.models.engines import DEVICES, OPTIMIZERS
 from cnnlab.models.engines import NAMES as ENGINES
 
 SCHEDULES = ("onecycle", "cosine", "step", "none")
 AUGMENTATIONS = ("crop", "flip", "cutout")
-NORMALIZATIONS = ("dataset", "none")
 PRECISIONS = ("bf16", "fp16")
 
 

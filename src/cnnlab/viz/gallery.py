@@ -13,6 +13,7 @@ import numpy as np
 
 from cnnlab import scratch
 from cnnlab.data import datasets
+from cnnlab.data.contract import unit_pixels
 from cnnlab.files import write_atomically
 from cnnlab.scratch.nn import functional as F
 from cnnlab.viz import canvas
@@ -73,7 +74,7 @@ def _feature_map_image(data_dir: str | None) -> tuple[np.ndarray, str]:
     try:
         images, labels = datasets.load(datasets.FASHION_MNIST, data_dir,
                                        allow_download=False)["test"]
-        return images[0, 0] / 255.0, (f"Fashion-MNIST test image 0 "
+        return unit_pixels(images[0, 0], np.float64), (f"Fashion-MNIST test image 0 "
                                       f"({datasets.FASHION_MNIST.classes[labels[0]]})")
     except (FileNotFoundError, ValueError):
         rows, cols = np.indices((28, 28))

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from cnnlab.data import datasets
+from cnnlab.data.contract import unit_pixels
 from cnnlab.evaluate.predictors import ModelPredictor, predict_all
 from cnnlab.evaluate.targets import Target, load_target
 from cnnlab.viz.features import FeatureFigure, feature_figure
@@ -59,10 +58,8 @@ def run_features(target: Target | str, index: int = 0, blocks: int = 2, channels
     if channels < 1:
         raise ValueError(f"--channels must be at least 1, got {channels}")
     pixels, label = test_image(target, index, data_dir)
-    unit = pixels.astype(np.float32) / 255.0
-    mean, std = target.contract.arrays()
-    received = (unit[None] - mean) / std  # what the model receives, as in training
-    stages = trace_stages(model, received[0], blocks)
+    unit = unit_pixels(pixels)
+    stages = trace_stages(model, target.contract.received(pixels[None])[0], blocks)
     predicted = int(predict_all(ModelPredictor(model, target.contract), unit[None])[0].argmax())
     classes = target.spec.classes
     title = (f"{target.name} on {target.spec.name} test image {index}: "
