@@ -247,6 +247,67 @@ def test_a_planted_contract_is_found(code):
     assert _contract_written(code)
 
 
+ENGINE_MODULES = {"cnnlab.models.torch_engine", "cnnlab.models.scratch_engine"}
+
+
+def _engine_modules_imported(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} imports {target}" for module, targets in graph.items()
+                  if _package(module) != "models" for target in targets & ENGINE_MODULES)
+
+
+def test_engines_are_reached_through_models_alone():
+    """Outside models/, an engine is what `engines.get_engine` or `engine_of` returns."""
+    assert _engine_modules_imported(GRAPH) == []
+
+
+def test_a_planted_engine_import_is_found():
+    source = "from cnnlab.models.torch_engine import accelerator_name\n"
+    graph = {**GRAPH, "cnnlab.train.loop": _imports_in(source, "cnnlab.train.loop")}
+    assert _engine_modules_imported(graph) == [
+        "cnnlab.train.loop imports cnnlab.models.torch_engine"]
+
+
+def _engine_members_used(source: str) -> set[str]:
+    """The members asked of an engine: `engine.x`, `self.engine.x`, `predict.engine.x`."""
+    return {node.attr for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute)
+            and ((isinstance(node.value, ast.Name) and node.value.id == "engine")
+                 or (isinstance(node.value, ast.Attribute) and node.value.attr == "engine"))}
+
+
+# The packages that hold a model engine in a variable named `engine` (the leaderboard's
+# `engine` is SQLAlchemy's)
+ENGINE_USERS = {"models", "train", "runs", "evaluate", "viz", "lab"}
+
+
+def _declared_on_engine() -> set[str]:
+    from cnnlab.models.engine import Engine
+
+    return set(dir(Engine)) | set(Engine.__annotations__)  # methods, and the attributes
+
+
+def test_every_engine_member_used_is_declared_on_engine():
+    used = {(name, member) for name, path in MODULES.items() if _package(name) in ENGINE_USERS
+            for member in _engine_members_used(path.read_text())}
+    assert {pair for pair in used if pair[1] not in _declared_on_engine()} == set()
+    assert {member for _, member in used} >= {"prepare", "grad_scaler", "rng_state", "inputs"}
+
+
+def test_a_planted_undeclared_engine_member_is_found():
+    used = _engine_members_used("loss = self.engine.cross_entropy(logits, y)\n")
+    assert used == {"cross_entropy"} and "cross_entropy" not in _declared_on_engine()
+
+
+def test_both_engines_implement_the_whole_declaration():
+    from cnnlab.models.engine import Engine
+    from cnnlab.models.engines import NAMES, get_engine
+
+    assert len(Engine.__abstractmethods__) > 15  # declared, not left to duck typing
+    for name in NAMES:
+        engine = get_engine(name)
+        assert isinstance(engine, Engine) and not type(engine).__abstractmethods__
+
+
 def test_the_exercise_sandbox_imports_nothing_of_ours():
     """The student's file runs in sandbox.py's process: cnnlab must not be loaded there."""
     assert not [target for target in GRAPH["cnnlab.exercises.sandbox"]

@@ -10,7 +10,7 @@ from importlib import metadata
 
 import torch
 
-from cnnlab.models.torch_engine import accelerator_name
+from cnnlab.models.engines import device_name
 
 
 def cpu_model() -> str:
@@ -37,7 +37,7 @@ def environment(engine: str, threads: int, device: torch.device | str | None = N
         "engine": engine,
         "threads": threads,
         "device": str(device),
-        "device_name": accelerator_name(device) or cpu_model(),
+        "device_name": device_name(device) or cpu_model(),
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "machine": platform.machine(),

@@ -23,8 +23,8 @@ from types import ModuleType
 
 from cnnlab.models.engine import DEVICES, OPTIMIZERS, Engine
 
-__all__ = ["DEVICES", "NAMES", "ONNX", "OPTIMIZERS", "RUNTIMES", "Engine", "engine_of",
-           "get_engine", "manual_seed", "nn_namespace"]
+__all__ = ["DEVICES", "NAMES", "ONNX", "OPTIMIZERS", "RUNTIMES", "Engine", "device_name",
+           "engine_of", "get_engine", "manual_seed", "nn_namespace"]
 
 # name -> the module defining it; engine_of tries them in this order (scratch first: telling
 # a scratch model apart needs no torch)
@@ -51,6 +51,13 @@ def engine_of(model) -> Engine:
             return get_engine(name)
     raise TypeError(f"expected a torch.nn.Module or a cnnlab.scratch.nn.Module, got "
                     f"{type(model).__name__}")
+
+
+def device_name(device) -> str | None:
+    """A device's accelerator name, None for the CPU (every engine's devices are torch's)."""
+    if device is None or device.type == "cpu":
+        return None
+    return get_engine("torch").device_name(device)
 
 
 def nn_namespace(engine: str) -> ModuleType:

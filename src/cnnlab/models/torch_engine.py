@@ -41,6 +41,9 @@ class TorchEngine(Engine):
             return torch.device("mps")
         return _cuda_device(asked, local_rank)
 
+    def device_name(self, device: torch.device) -> str | None:
+        return accelerator_name(device)
+
     def synchronize(self, device: torch.device) -> None:
         """Wait for the device's queued work: GPU kernels run asynchronously, so a clock read
         without this would time the launch, not the work."""

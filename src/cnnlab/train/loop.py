@@ -34,7 +34,6 @@ from cnnlab.errors import first_line
 from cnnlab.models import engines
 from cnnlab.models.build import build_model
 from cnnlab.models.engines import engine_of
-from cnnlab.models.torch_engine import accelerator_name
 from cnnlab.models.user import is_user_model, parse_user_model
 from cnnlab.runs import folder as layout
 from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
@@ -289,7 +288,7 @@ class Run:
                   "epochs": self.config.epochs, "train_seconds": self.train_seconds,
                   "train_images": len(self.data["train"][0]), "engine": self.engine.name,
                   "device": str(self.device),
-                  "device_name": accelerator_name(self.device), "amp": self.config.amp}
+                  "device_name": self.engine.device_name(self.device), "amp": self.config.amp}
         layout.write_json(self.folder / layout.RESULT, result)
         # contiguous: a channels-last weight's array keeps its strides, and the file writer
         # copies the raw buffer, which would scramble it
@@ -303,7 +302,7 @@ class Run:
         """The line a run starts with: what trains on what, where."""
         config, spec = self.config, self.spec
         processes = f", {self.cluster.world} processes" if self.cluster.distributed else ""
-        name = accelerator_name(self.device)
+        name = self.engine.device_name(self.device)
         device = f"{self.device}" + (f" ({name})" if name else "")
         amp = f", {config.amp} mixed precision" if config.amp else ""
         receives = "normalised pixels" if config.normalize == "dataset" else "pixels in [0, 1]"
