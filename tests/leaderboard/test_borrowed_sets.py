@@ -16,10 +16,10 @@ from cnnlab.cli import main
 from cnnlab.data import datasets
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import open_database, reading
+from cnnlab.leaderboard.imported_sets import check
 from cnnlab.leaderboard.public_overlap import public_overlap
 from cnnlab.leaderboard.schema import ImportedTestSet, Task
 from cnnlab.leaderboard.tasks import add_task
-from cnnlab.leaderboard.test_sets import check
 from tests.browser import loopback
 
 SPEC = datasets.FASHION_MNIST

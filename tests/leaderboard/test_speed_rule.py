@@ -23,9 +23,9 @@ from cnnlab.data.datasets import get_spec
 from cnnlab.leaderboard import submissions
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.imported_sets import read_test_set
 from cnnlab.leaderboard.schema import ModelFile, Submission, Task, User, Worker
 from cnnlab.leaderboard.tasks import REFERENCE_ACCURACY, REFERENCE_RECIPE, add_task
-from cnnlab.leaderboard.test_sets import read_test_set
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child, finish
 from tests.leaderboard.lookup import key_of

@@ -14,6 +14,7 @@ from cnnlab.cli.lab import add_lab
 from cnnlab.cli.leaderboard import add_leaderboard
 from cnnlab.cli.runs import add_runs
 from cnnlab.cli.shapes import add_shapes
+from cnnlab.cli.submit import add_submit
 from cnnlab.cli.train import add_recipes, add_train
 from cnnlab.cli.viz import add_viz
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_viz(commands)
     add_lab(commands)
     add_leaderboard(commands)
+    add_submit(commands)
     add_exercise(commands)
     return parser
 

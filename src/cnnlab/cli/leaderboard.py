@@ -1,44 +1,23 @@
-"""`cnnlab leaderboard ...` (the server side) and `cnnlab submit` (the student side)."""
+"""`cnnlab leaderboard ...`: the teacher's side of the leaderboard (tasks, roster, grades,
+copies, the server and its workers). The student's side, `cnnlab submit` and `cnnlab final`,
+is cli/submit.py."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"a TCP port is a number from 1 to 65535, got {text!r}")
-    return int(text)
-
-
-def _db(args) -> str:
-    from cnnlab.leaderboard.database import DEFAULT_URL
-
-    return args.db or os.environ.get("CNNLAB_LEADERBOARD_DB") or DEFAULT_URL
-
-
-_EXTRA = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "jinja2", "python_multipart")
-
-
-def _require_extra() -> None:
-    import importlib.util
-
-    missing = [name for name in _EXTRA if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ImportError(f"the leaderboard needs its extra: pip install 'cnnlab[leaderboard]' "
-                          f"({', '.join(missing)} missing)")
-
-
-def _engine(args):
-    from cnnlab.leaderboard.database import open_database
-
-    return open_database(_db(args))
+from cnnlab.cli.board_options import (
+    database_url,
+    open_board,
+    port,
+    require_extra,
+    with_db,
+)
+from cnnlab.cli.roster import add_roster_actions
 
 
 def _add_task(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.tasks import add_task
 
     test_set = None
@@ -49,7 +28,7 @@ def _add_task(args) -> int:
         if args.test_images is None:
             raise ValueError("--test-labels needs --test-images")
         from cnnlab.data.datasets import get_spec
-        from cnnlab.leaderboard.test_sets import read_test_set
+        from cnnlab.leaderboard.imported_sets import read_test_set
 
         test_set = read_test_set(args.test_images, args.test_labels, get_spec(args.dataset))
     from cnnlab.leaderboard.tasks import parse_accuracy, parse_time
@@ -57,7 +36,7 @@ def _add_task(args) -> int:
     opens = parse_time(args.opens, "--opens") if args.opens else None
     closes = parse_time(args.closes, "--closes") if args.closes else None
     floor = parse_accuracy(args.min_accuracy) if args.min_accuracy is not None else None
-    task = add_task(_engine(args), args.name, args.dataset, args.daily_limit, args.max_mb,
+    task = add_task(open_board(args), args.name, args.dataset, args.daily_limit, args.max_mb,
                     args.exercise, test_set, args.data_dir, opens, closes, args.final, floor,
                     args.allow_public, args.ladder)
     if task.exercise:
@@ -95,88 +74,13 @@ def _add_task(args) -> int:
     return 0
 
 
-def _add_user(args) -> int:
-    _require_extra()
-    from cnnlab.leaderboard.users import add_user
-
-    token = add_user(_engine(args), args.name, args.student_id, args.email, args.admin)
-    who = "admin" if args.admin else "user"
-    print(f"{who} {args.name.strip()} created; their token (shown once, stored hashed):")
-    print(token)
-    return 0
-
-
-def _add_users(args) -> int:
-    _require_extra()
-    from cnnlab.leaderboard.roster import import_roster, read_roster
-
-    results = import_roster(_engine(args), read_roster(args.roster), args.tokens)
-    count = {action: sum(r.action == action for r in results)
-             for action in ("created", "updated", "unchanged")}
-    print(f"{args.roster}: {len(results)} students; {count['created']} created, "
-          f"{count['updated']} updated (name or email), {count['unchanged']} unchanged")
-    for result in results:
-        if result.action == "updated":
-            print(f"  updated {result.student.student_id}: {result.student.name}")
-    if count["created"]:
-        print(f"the new students' tokens are in {args.tokens} (readable by you only; each "
-              "token is shown this once: hand them out and keep the file safe)")
-    else:
-        print("no new student, so no tokens file was written (reset-token gives one "
-              "student a new token)")
-    return 0
-
-
-def _list_users(args) -> int:
-    _require_extra()
-    from cnnlab.leaderboard.users import list_users
-
-    users = list_users(_engine(args))
-    if not users:
-        print("no users yet: add-users ROSTER.csv, or add-user NAME")
-        return 0
-    table = [("#", "student id", "name", "email", "role", "state", "submissions")] + [
-        (f"#{u['id']}", u["student_id"] or "-", u["name"], u["email"] or "-",
-         "admin" if u["admin"] else "student", "disabled" if u["disabled"] else "active",
-         str(u["submissions"])) for u in users]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-    return 0
-
-
-def _reset_token(args) -> int:
-    _require_extra()
-    from cnnlab.leaderboard.users import reset_token
-
-    user, token = reset_token(_engine(args), args.user)
-    print(f"#{user.id} {user.name}: new token below (shown once); the old one no longer "
-          "works")
-    print(token)
-    return 0
-
-
-def _disable_user(args) -> int:
-    _require_extra()
-    from cnnlab.leaderboard.users import set_disabled
-
-    user = set_disabled(_engine(args), args.user, not args.enable)
-    if args.enable:
-        print(f"#{user.id} {user.name}: enabled; their token works and they are ranked again")
-    else:
-        print(f"#{user.id} {user.name}: disabled; their token is refused and they are not "
-              "ranked (their submissions are kept; --enable undoes it)")
-    return 0
-
-
 def _export(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.grades import grades_csv
     from cnnlab.leaderboard.refusals import Refused
 
     try:
-        text = grades_csv(_engine(args), args.task)
+        text = grades_csv(open_board(args), args.task)
     except Refused as refused:  # the task's name
         raise ValueError(refused.detail) from None
     if args.output == "-":
@@ -190,20 +94,20 @@ def _export(args) -> int:
 
 
 def _reveal(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.tasks import reveal
 
-    task = reveal(_engine(args), args.name, args.force)
+    task = reveal(open_board(args), args.name, args.force)
     print(f"task {task.name} is now ranked on its private half, and closed: it takes no more "
           "submissions")
     return 0
 
 
 def _copies(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.tasks import flagged_copies
 
-    rows = flagged_copies(_engine(args), args.task)
+    rows = flagged_copies(open_board(args), args.task)
     if not rows:
         print(f"task {args.task}: no submission is flagged as a copy")
     for row in rows:
@@ -216,11 +120,11 @@ def _copies(args) -> int:
 
 
 def _judge_copy(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.tasks import judge_copy
 
     honest = args.action == "clear-copy"
-    row = judge_copy(_engine(args), args.submission, honest)
+    row = judge_copy(open_board(args), args.submission, honest)
     print(f"submission {row.key}: " + ("cleared; it is ranked from now on" if honest else
                                         "confirmed a copy; it stays out of the ranking"))
     return 0
@@ -238,7 +142,7 @@ def _limits(args):
 
 
 def _worker_command(args) -> list[str]:
-    return [sys.executable, "-m", "cnnlab", "leaderboard", "worker", "--db", _db(args),
+    return [sys.executable, "-m", "cnnlab", "leaderboard", "worker", "--db", database_url(args),
             "--timeout", str(args.timeout), "--memory-mb", str(args.memory_mb),
             "--threads", str(args.threads), "--repeats", str(args.repeats),
             "--lease", str(args.lease)] + \
@@ -246,17 +150,17 @@ def _worker_command(args) -> list[str]:
 
 
 def _worker(args) -> int:
-    _require_extra()
+    require_extra()
     from cnnlab.leaderboard.worker import run_worker
 
-    engine = _engine(args)
-    print(f"worker evaluating submissions from {_db(args)}", flush=True)
+    engine = open_board(args)
+    print(f"worker evaluating submissions from {database_url(args)}", flush=True)
     run_worker(engine, _limits(args), data_dir=args.data_dir)
     return 0
 
 
 def _serve(args) -> int:
-    _require_extra()
+    require_extra()
     import uvicorn
 
     from cnnlab.leaderboard import upload_check
@@ -264,7 +168,7 @@ def _serve(args) -> int:
     from cnnlab.leaderboard.board_cache import SERVED_FRESH_S
     from cnnlab.leaderboard.supervisor import Supervisor
 
-    engine = _engine(args)  # migrations run here, before the worker starts
+    engine = open_board(args)  # migrations run here, before the worker starts
     _limits(args)
     upload_check.pool()  # the checkers warm up while the server starts
     worker = None if args.no_worker else Supervisor(_worker_command(args))
@@ -277,74 +181,6 @@ def _serve(args) -> int:
     return 0
 
 
-def _submitted_file(given: str) -> str:
-    """The .onnx file to upload: the file given, or a run folder's export under the run's
-    preprocessing contract (made, and checked on real images, when missing or stale)."""
-    if not os.path.isdir(given):
-        return given
-    from cnnlab.evaluate.exporting import run_onnx
-    from cnnlab.evaluate.targets import load_target
-
-    target = load_target(given)
-    path = run_onnx(target, target.config.data_dir)
-    print(f"submitting {path}: {target.name} from {given}, the model receiving "
-          f"{target.contract.describe()}")
-    return str(path)
-
-
-def _token(args) -> str:
-    token = args.token or os.environ.get("CNNLAB_TOKEN")
-    if not token:
-        raise ValueError("give your token with --token or the CNNLAB_TOKEN variable")
-    return token
-
-
-def _submit(args) -> int:
-    from cnnlab.leaderboard import client
-
-    token = _token(args)
-    model = _submitted_file(args.model)
-    try:
-        answer = client.submit(args.server, token, args.task, model, args.name or "")
-        print(f"submission {answer['id']}: {answer['status']}")
-        if answer.get("flagged_copy"):
-            print("note: its model equals a submission sent earlier by another student: it "
-                  "is flagged as a copy and not ranked unless the teacher clears it")
-        if not args.wait:
-            return 0
-        result = client.wait(args.server, token, answer["id"], args.poll)
-    except client.SubmitError as error:
-        print(f"cnnlab submit: {error}", file=sys.stderr)
-        return 1
-    print(f"submission {result['id']}: {result['status']}")
-    if result["status"] != "finished":
-        print(f"reason: {result['error']}")
-        return 1
-    if result.get("exercise"):
-        print(f"score {100 * result['accuracy']:.1f}% of the task's hidden cases (see its "
-              "page for each case)")
-        return 0
-    print(f"accuracy {100 * result['accuracy']:.2f}%, {result['images_per_s']:,.0f} images/s "
-          f"at batch size 4, {result['reference_ratio']:.3f}x the reference, "
-          f"{result['params']:,} parameters")
-    return 0
-
-
-def _final(args) -> int:
-    from cnnlab.leaderboard import client
-
-    token = _token(args)
-    try:
-        answer = client.mark_final(args.server, token, args.submission, not args.unmark)
-    except client.SubmitError as error:
-        print(f"cnnlab final: {error}", file=sys.stderr)
-        return 1
-    finals = ", ".join(map(str, answer["finals"])) or "none"
-    print(f"submission {answer['id']}: {'marked' if answer['final'] else 'unmarked'} final; "
-          f"your final submissions on its task: {finals}")
-    return 0
-
-
 def add_leaderboard(commands) -> None:
     board = commands.add_parser(
         "leaderboard", help="run a verified leaderboard (server side)",
@@ -352,12 +188,6 @@ def add_leaderboard(commands) -> None:
                     "test split: accuracy, and speed at batch size 4. Needs "
                     "`pip install cnnlab[leaderboard]`.")
     actions = board.add_subparsers(dest="action", required=True, parser_class=type(board))
-
-    def with_db(parser):
-        parser.add_argument("--db", help="database URL (default sqlite:///leaderboard.db in "
-                                         "the working folder, or $CNNLAB_LEADERBOARD_DB); "
-                                         "postgresql://... for PostgreSQL")
-        return parser
 
     task = with_db(actions.add_parser("add-task", help="create a task"))
     task.add_argument("name")
@@ -397,44 +227,7 @@ def add_leaderboard(commands) -> None:
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)
 
-    user = with_db(actions.add_parser("add-user", help="create a user; prints their token"))
-    user.add_argument("name")
-    user.add_argument("--student-id", help="their student id (two students may share a name, "
-                                           "never an id)")
-    user.add_argument("--email")
-    user.add_argument("--admin", action="store_true",
-                      help="a teacher: the token opens the grades; admins are not ranked")
-    user.set_defaults(handler=_add_user)
-
-    users = with_db(actions.add_parser(
-        "add-users", help="import a roster CSV; writes the new students' tokens",
-        description="Import the students of a CSV roster whose first line names its columns: "
-                    "student_id, name and (optional) email, in any order (commas, semicolons "
-                    "or tabs; UTF-8). A student is known by their student id, so importing "
-                    "again creates nobody and changes no token (a changed name or email is "
-                    "updated). The new students' tokens go to --tokens, a file that must not "
-                    "exist yet, readable by you only."))
-    users.add_argument("roster", metavar="ROSTER.csv")
-    users.add_argument("--tokens", metavar="FILE.csv", required=True,
-                       help="where to write student_id,name,email,token of the new students")
-    users.set_defaults(handler=_add_users)
-
-    listing = with_db(actions.add_parser("list-users", help="list the users"))
-    listing.set_defaults(handler=_list_users)
-
-    def with_user(parser):
-        parser.add_argument("user", metavar="USER",
-                            help="a student id, a name only one user has, or #N as list-users "
-                                 "shows")
-        return parser
-
-    reset = with_user(with_db(actions.add_parser(
-        "reset-token", help="give a user a new token; the old one stops working")))
-    reset.set_defaults(handler=_reset_token)
-    disable = with_user(with_db(actions.add_parser(
-        "disable-user", help="refuse a user's token and leave them out of the ranking")))
-    disable.add_argument("--enable", action="store_true", help="undo it")
-    disable.set_defaults(handler=_disable_user)
+    add_roster_actions(actions)
 
     export = with_db(actions.add_parser(
         "export", help="write a task's grades as CSV",
@@ -485,38 +278,9 @@ def add_leaderboard(commands) -> None:
     serve = with_limits(with_db(actions.add_parser(
         "serve", help="serve the API and pages (and run a worker)")))
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8000, help="1 to 65535 (default 8000)")
+    serve.add_argument("--port", type=port, default=8000, help="1 to 65535 (default 8000)")
     serve.add_argument("--no-worker", action="store_true", help="serve only")
     serve.set_defaults(handler=_serve)
 
     worker = with_limits(with_db(actions.add_parser("worker", help="run one more worker")))
     worker.set_defaults(handler=_worker)
-
-    submit = commands.add_parser(
-        "submit", help="upload a run, an .onnx model or an exercise file to a leaderboard",
-        description="Upload a model (as written by `cnnlab export`: float32 pixels in [0, 1], "
-                    "the preprocessing inside, logits out) to a leaderboard server. A run "
-                    "folder is exported first under its own preprocessing contract.")
-    submit.add_argument("model", metavar="MODEL.onnx|RUN|NAME.py",
-                        help="an .onnx file or a run folder; on an exercise task, your "
-                             "exercise file")
-    submit.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
-    submit.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
-    submit.add_argument("--task", required=True)
-    submit.add_argument("--name", help="a label for this submission")
-    submit.add_argument("--wait", action="store_true", help="wait for the result")
-    submit.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
-    submit.set_defaults(handler=_submit)
-
-    final = commands.add_parser(
-        "final", help="mark one of your leaderboard submissions for the private ranking",
-        description="Mark (or with --unmark, unmark) one of your evaluated submissions as "
-                    "final: the private ranking uses your final submissions (up to the task's "
-                    "limit, 2 by default), or your best ones on the public half when you "
-                    "mark none.")
-    final.add_argument("submission", metavar="ID",
-                       help="the submission's id, as cnnlab submit printed it")
-    final.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
-    final.add_argument("--token", help="your token (or set CNNLAB_TOKEN)")
-    final.add_argument("--unmark", action="store_true")
-    final.set_defaults(handler=_final)

@@ -1,6 +1,6 @@
 """The grades of a task: one row per student on the roster (those who sent nothing too), with
 their final submissions, the submission each ranking uses, its accuracies, speed and ranks,
-exactly as the ranking computes them (`submissions.ranking`)."""
+exactly as the ranking computes them (`ranking.ranking`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import io
 from sqlalchemy import Engine, func, select
 
 from cnnlab.leaderboard.database import reading
+from cnnlab.leaderboard.ranking import ranking
 from cnnlab.leaderboard.schema import Submission, User
-from cnnlab.leaderboard.submissions import find_task, ranking
+from cnnlab.leaderboard.submissions import find_task
 
 COLUMNS = ("student_id", "name", "email", "state", "submissions", "evaluated", "finals",
            "flagged_copies", "accuracy_rank", "submission", "accuracy_pct", "public_accuracy_pct",

@@ -1,4 +1,4 @@
-"""The hidden split of a task: the test set the teacher imported (leaderboard.test_sets), or
+"""The hidden split of a task: the test set the teacher imported (leaderboard.imported_sets), or
 else its dataset's official test set, cut by a fixed seed into a public half (ranked during
 the course) and a private half (ranked after `reveal`). Only the verification child process
 loads the labels; no answer of the service contains them."""
@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnlab.data import datasets
 from cnnlab.data.splits import stratified_split
-from cnnlab.leaderboard.test_sets import decoded
+from cnnlab.leaderboard.imported_sets import decoded
 
 
 def hidden_split(dataset: str, seed: int, data_dir: str | None = None,

@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnlab.data import datasets
 from cnnlab.data.near_duplicates import NEAR, Index
-from cnnlab.leaderboard.test_sets import HiddenTestSet
+from cnnlab.leaderboard.imported_sets import HiddenTestSet
 
 MAX_PUBLIC_SHARE = 0.01
 

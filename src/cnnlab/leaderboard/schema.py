@@ -87,7 +87,7 @@ class Task(Base):
 
 class ImportedTestSet(Base):
     """A test set a teacher imported: its images and labels as a compressed .npz, stored once
-    per content (leaderboard.test_sets reads and writes it)."""
+    per content (leaderboard.imported_sets reads and writes it)."""
 
     __tablename__ = "test_sets"
 

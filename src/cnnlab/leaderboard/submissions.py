@@ -6,15 +6,19 @@ import dataclasses
 import datetime
 import hashlib
 
-import numpy as np
 from sqlalchemy import Engine, and_, bindparam, func, or_, select
-from sqlalchemy.orm import undefer
 
 from cnnlab.leaderboard import upload_check
 from cnnlab.leaderboard.checker_pool import Unavailable
 from cnnlab.leaderboard.database import reading, writing
-from cnnlab.leaderboard.ladder import Step, ladder
-from cnnlab.leaderboard.near_copies import CORRECT, evidence
+from cnnlab.leaderboard.near_copies import evidence
+from cnnlab.leaderboard.ranking import (
+    ladder_active,
+    ladder_steps,
+    ranked_accuracy,
+    ranking,
+    ratio_spread,
+)
 from cnnlab.leaderboard.refusals import Refused
 from cnnlab.leaderboard.schema import (
     COUNTED,
@@ -213,7 +217,7 @@ def _view(session, row: Submission, admin: bool = False,
         "id": row.key, "task": task.name, "exercise": task.exercise,
         "user": user.name, "label": row.label,
         "status": row.status, "error": row.error, "sha256": row.sha256, "size": row.size,
-        "accuracy": _ranked_accuracy(task, row),
+        "accuracy": ranked_accuracy(task, row),
         "ladder": None,
         "images_per_s": row.images_per_s, "reference_ratio": row.reference_ratio,
         "ratio_spread": ratio_spread(row), "worker": _host(row.worker),
@@ -221,10 +225,10 @@ def _view(session, row: Submission, admin: bool = False,
         "submitted_at": _time(row.created_at), "finished_at": _time(row.finished_at),
         "flagged_copy": row.copy_of is not None and not row.copy_cleared, "final": row.final,
     }
-    if _ladder_active(task) and row.status == "finished":
+    if ladder_active(task) and row.status == "finished":
         ladders = {} if ladders is None else ladders
         if (task.id, row.user_id) not in ladders:
-            ladders[task.id, row.user_id] = _ladder_steps(session, task, row.user_id)
+            ladders[task.id, row.user_id] = ladder_steps(session, task, row.user_id)
         step = ladders[task.id, row.user_id].get(row.id)
         if step is not None:  # the score the student is shown, not the one measured
             view["accuracy"] = step.shown
@@ -293,41 +297,6 @@ def history(engine: Engine, user: User | None = None) -> list[dict]:
                 for row in session.scalars(query)]
 
 
-def _ladder_active(task: Task) -> bool:
-    """Whether public scores go through the Ladder now (after reveal the private half ranks)."""
-    return task.ladder and not task.revealed and not task.exercise
-
-
-def _public_outcomes(row: Submission) -> np.ndarray | None:
-    """Right or wrong on each public image, from the stored predictions (public half first)."""
-    images = ((row.details or {}).get("public") or {}).get("images")
-    if row.predictions is None or not images:
-        return None
-    return (np.frombuffer(row.predictions, np.uint8)[:images] & CORRECT) != 0
-
-
-def _ladder_steps(session, task: Task, user_id: int) -> dict[int, Step]:
-    """What the Ladder shows for each of the student's evaluated submissions to the task (by
-    id), in the order sent; copies not cleared are not theirs to climb with."""
-    rows = session.scalars(
-        select(Submission).options(undefer(Submission.predictions)).where(
-            Submission.task_id == task.id, Submission.user_id == user_id,
-            Submission.status == "finished",
-            or_(Submission.copy_of.is_(None), Submission.copy_cleared.is_(True)))
-        .order_by(Submission.id)).all()
-    known = [(row.id, outcomes) for row in rows
-             if (outcomes := _public_outcomes(row)) is not None]
-    steps = ladder([outcomes for _, outcomes in known])
-    return {submission_id: step for (submission_id, _), step in
-            zip(known, steps, strict=True)}
-
-
-def _ranked_accuracy(task: Task, row: Submission) -> float | None:
-    """The accuracy the ranking uses: the public half until reveal, the private one after.
-    Before reveal the private figure is never shown."""
-    return row.private_accuracy if task.revealed else row.public_accuracy
-
-
 def _test_set_view(session, task: Task) -> dict | None:
     """What the ranking is measured on, as the page and the API say it (never the labels):
     `hidden` unless it is the official test set or was taken with public labels, and what
@@ -375,133 +344,6 @@ def mark_final(engine: Engine, key: str, user: User, final: bool) -> dict:
         return {"id": row.key, "final": final, "finals": list(finals)}
 
 
-def _private_candidates(rows: list[tuple], count: int) -> list[tuple]:
-    """Each student's marked final submissions, or where they marked none their best `count`
-    on the public half (the earlier first on a tie): the private half never chooses."""
-    by_user: dict[int, list] = {}
-    for submission, user in rows:
-        by_user.setdefault(user.id, []).append((submission, user))
-    kept = []
-    for own in by_user.values():
-        kept += [(s, u) for s, u in own if s.final] or \
-            sorted(own, key=lambda pair: (-(pair[0].public_accuracy or 0.0), pair[0].id))[:count]
-    return kept
-
-
-@dataclasses.dataclass(frozen=True)
-class Ranked:
-    rank: int  # shared by speeds within their measured spread
-    user: User
-    submission: Submission
-    accuracy: float | None  # on the half the ranking uses
-
-
-def ratio_spread(submission: Submission) -> float | None:
-    """How far apart (max - min, over the median) the repeats' ratios to the reference
-    landed: the speed figure's own noise."""
-    speed = (submission.details or {}).get("speed") or {}
-    return (speed.get("reference") or {}).get("ratio_spread")
-
-
-def _within_spread(faster: Submission, slower: Submission) -> bool:
-    """Whether two speeds differ by no more than either one's measured spread (two speeds
-    not measured at all are alike; a measured one and an unmeasured one are not)."""
-    if faster.reference_ratio is None or slower.reference_ratio is None:
-        return faster.reference_ratio is None and slower.reference_ratio is None
-    margin = max(faster.reference_ratio * (ratio_spread(faster) or 0.0),
-                 slower.reference_ratio * (ratio_spread(slower) or 0.0))
-    return abs(faster.reference_ratio - slower.reference_ratio) <= margin
-
-
-def _shared_ranks(entries: list[tuple], tied, inside) -> list[tuple[int, tuple]]:
-    """(rank, entry) for `entries` in their order, where an entry `tied` to the first of the
-    group before it joins that group and shares its rank; a group is ordered by `inside`,
-    whose last resort is always the submission's id, so that on a tie the earlier submission
-    comes first and a later one never passes it by timing noise."""
-    groups: list[list[tuple]] = []
-    for entry in entries:
-        if groups and tied(groups[-1][0], entry):
-            groups[-1].append(entry)
-        else:
-            groups.append([entry])
-    ordered, rank = [], 1
-    for group in groups:
-        group.sort(key=inside)
-        ordered += [(rank, entry) for entry in group]
-        rank += len(group)
-    return ordered
-
-
-def _speed_order(best: list[tuple]) -> list[tuple[int, tuple]]:
-    """(rank, entry) by speed: a speed within the spread of its group's fastest shares that
-    rank; inside a group the more accurate comes first, then the earlier."""
-    entries = sorted(best, key=lambda e: (-e[1].reference_ratio, -(e[3] or 0.0), e[1].id))
-    return _shared_ranks(entries, lambda first, e: _within_spread(first[1], e[1]),
-                         lambda e: (-(e[3] or 0.0), e[1].id))
-
-
-def _accuracy_order(best: list[tuple]) -> list[tuple[int, tuple]]:
-    """(rank, entry) by accuracy: at an equal accuracy the faster comes first only where the
-    speeds differ by more than their measured spread; otherwise the two share the rank and
-    the earlier submission comes first."""
-    entries = sorted(best, key=lambda e: (-(e[3] or 0.0), -(e[1].reference_ratio or 0.0),
-                                          e[1].id))
-    return _shared_ranks(entries, lambda first, e: first[3] == e[3] and
-                         _within_spread(first[1], e[1]), lambda e: e[1].id)
-
-
-def _score_order(best: list[tuple]) -> list[tuple[int, tuple]]:
-    """(rank, entry) of an exercise task: an equal score shares the rank, earlier first."""
-    entries = sorted(best, key=lambda e: (-(e[3] or 0.0), e[1].id))
-    return _shared_ranks(entries, lambda first, e: first[3] == e[3], lambda e: e[1].id)
-
-
-def ranking(session, task: Task, sort: str = "accuracy") -> list[Ranked]:
-    """The best finished submission per student, ranked by accuracy (ties: faster first
-    where the speeds differ beyond their measured spread), or by speed as the course ranks
-    it: the ratio to the reference (comparable across workers' machines, unlike images/s),
-    only at or above the task's accuracy floor, speeds within their measured spread sharing
-    a rank (more accurate first among them); on an exercise task, by the share of cases
-    passed. Every tie shares its rank with the earlier submission first. Disabled users,
-    admins and uncleared copies are not ranked."""
-    if sort not in ("accuracy", "speed"):
-        raise Refused(400, f"sort must be accuracy or speed, got {sort!r}")
-    if task.exercise and sort != "accuracy":
-        raise Refused(400, "an exercise task is ranked by score only (sort=accuracy)")
-    rows = session.execute(
-        select(Submission, User).join(User, User.id == Submission.user_id)
-        .where(Submission.task_id == task.id, Submission.status == "finished",
-               User.disabled.is_(False), User.admin.is_(False))).all()
-    # another student's model is shown to the teacher, never ranked
-    rows = [(s, u) for s, u in rows if s.copy_of is None or s.copy_cleared]
-    if task.revealed and not task.exercise:
-        rows = _private_candidates(rows, task.final_count)
-    if _ladder_active(task):  # a student is ranked by the scores the Ladder showed them
-        shown = {}
-        for user_id in {u.id for _, u in rows}:
-            shown |= _ladder_steps(session, task, user_id)
-        rows = [(s, u) for s, u in rows if s.id not in shown or shown[s.id].accepted]
-    if sort == "speed":  # "faster while keeping the same prediction" is the improvement
-        rows = [(s, u) for s, u in rows if s.reference_ratio is not None and (
-            task.min_accuracy is None or (_ranked_accuracy(task, s) or 0.0) >= task.min_accuracy)]
-    best: dict[int, tuple] = {}
-    for submission, user in rows:
-        accuracy = _ranked_accuracy(task, submission)
-        if task.exercise:  # the score; on a tie the earlier submission
-            key = (accuracy, -submission.id)
-        elif sort == "accuracy":
-            key = (accuracy, submission.reference_ratio or 0.0)
-        else:
-            key = (submission.reference_ratio, accuracy)
-        if user.id not in best or key > best[user.id][0]:
-            best[user.id] = (key, submission, user, accuracy)
-    order = _score_order if task.exercise else \
-        _speed_order if sort == "speed" else _accuracy_order
-    ordered = order(list(best.values()))
-    return [Ranked(rank, user, submission, accuracy)
-            for rank, (_, submission, user, accuracy) in ordered]
-
-
 def _host(worker: str | None) -> str | None:
     """The machine a worker ran on (its name is host:pid)."""
     return worker.rpartition(":")[0] or worker if worker else None
@@ -518,7 +360,7 @@ def leaderboard_rows(engine: Engine, task_name: str, sort: str = "accuracy") -> 
             "split": "private" if task.revealed else "public", "sort": sort,
             "opens_at": _time(task.opens_at), "closes_at": _time(task.closes_at),
             "final_count": task.final_count, "min_accuracy": task.min_accuracy,
-            "ladder": _ladder_active(task),
+            "ladder": ladder_active(task),
             "min_accuracy_source": task.min_accuracy_source,
             "rows": [{"rank": r.rank, "user": r.user.name, "key": r.submission.key,
                       "user_id": r.user.id,

@@ -10,6 +10,7 @@ import secrets
 from sqlalchemy import Engine, select
 
 from cnnlab.leaderboard.database import reading, writing
+from cnnlab.leaderboard.imported_sets import HiddenTestSet
 from cnnlab.leaderboard.near_copies import evidence
 from cnnlab.leaderboard.schema import (
     KEY,
@@ -20,7 +21,6 @@ from cnnlab.leaderboard.schema import (
     as_utc,
     utcnow,
 )
-from cnnlab.leaderboard.test_sets import HiddenTestSet
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # it goes into URLs
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10")

@@ -19,9 +19,9 @@ from cnnlab.evaluate.predictors import OnnxPredictor, predict_all
 from cnnlab.leaderboard import submissions
 from cnnlab.leaderboard.app import create_app
 from cnnlab.leaderboard.database import open_database, reading
+from cnnlab.leaderboard.imported_sets import read_test_set
 from cnnlab.leaderboard.schema import ImportedTestSet, Submission, Task, User
 from cnnlab.leaderboard.tasks import SPLIT_SEED, add_task
-from cnnlab.leaderboard.test_sets import read_test_set
 from cnnlab.leaderboard.users import add_user
 from cnnlab.leaderboard.worker import Limits, work_once
 from tests.browser import loopback
