@@ -15,14 +15,7 @@ from cnnlab.arithmetic.explain import parse_shape
 from cnnlab.data.contract import Preprocessing
 from cnnlab.data.datasets import get_spec
 from cnnlab.evaluate.onnx_export import export_bytes
-from cnnlab.evaluate.predictors import (
-    NAMES,
-    ONNX,
-    ModelPredictor,
-    OnnxPredictor,
-    fixed_threads,
-    onnx_device,
-)
+from cnnlab.evaluate.predictors import choose_predictor, fixed_threads
 from cnnlab.evaluate.reference import reference
 from cnnlab.evaluate.speed import SpeedReport, measure
 from cnnlab.models.build import build_model, on_engine
@@ -76,8 +69,6 @@ def bench(model: str, engine: str | None, given: BenchInput, threads: int = 1,
     """One model on one engine ("torch", "scratch", "onnx"; None: the model's own) and
     device: the speed report, with the reference ratio unless `with_reference` is False
     (which halves the time a slow model takes)."""
-    if engine not in (None, *NAMES):
-        raise ValueError(f"engine must be one of {', '.join(NAMES)}, got {engine!r}")
     if images < 1:
         raise ValueError(f"images must be positive, got {images}")
     _check_fits_in_memory(images, given.shape)
@@ -87,14 +78,13 @@ def bench(model: str, engine: str | None, given: BenchInput, threads: int = 1,
         net = build_model(model, given.shape, given.num_classes).eval()
     pixels = np.random.default_rng(seed).random((images, *given.shape), dtype=np.float32)
     with fixed_threads(threads):
-        if engine == ONNX:
-            onnx_device(device)
-            twin = on_engine(net, model, given.shape, given.num_classes, "torch")
-            predict = OnnxPredictor(export_bytes(twin, contract, given.shape)[0], threads)
-        else:
-            net = on_engine(net, model, given.shape, given.num_classes,
-                            engine or engine_of(net))
-            predict = ModelPredictor(net, contract, engine_of(net).device(device), amp)
+        predict = choose_predictor(
+            engine, contract,
+            lambda: on_engine(net, model, given.shape, given.num_classes,
+                              engine or engine_of(net)),
+            lambda: export_bytes(on_engine(net, model, given.shape, given.num_classes, "torch"),
+                                 contract, given.shape)[0],
+            threads, device, amp)
         return measure(predict, pixels, engine=predict.name, threads=threads, repeats=repeats,
                        reference=reference(predict.name, threads, predict.device, amp)
                        if with_reference else None)

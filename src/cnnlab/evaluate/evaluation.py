@@ -26,16 +26,13 @@ from cnnlab.evaluate.onnx_check import check_onnx
 from cnnlab.evaluate.predictors import (
     NAMES,
     ONNX,
-    ModelPredictor,
-    OnnxPredictor,
+    choose_predictor,
     fixed_threads,
-    onnx_device,
     predict_all,
 )
 from cnnlab.evaluate.reference import reference
 from cnnlab.evaluate.speed import BATCH_SIZE, SpeedReport, measure
 from cnnlab.evaluate.targets import Target, target_splits
-from cnnlab.models.engines import engine_of
 from cnnlab.runs import folder as layout
 
 SPLITS = ("val", "test")
@@ -98,10 +95,8 @@ def predictor_for(target: Target, engine: str | None = None, threads: int = 1,
         raise ValueError(f"engine must be one of {', '.join(NAMES)}, got {engine!r}")
     if target.is_onnx and engine not in (None, ONNX):
         raise ValueError(f"{target.path} is an ONNX file: evaluate it with --engine onnx")
-    if engine == ONNX or target.is_onnx:
-        onnx_device(device)
-        if amp is not None:
-            raise ValueError("--amp applies to torch models; an ONNX file runs as it is")
+
+    def onnx_file():
         if target.is_onnx:
             model = target.path
         elif target.is_run:
@@ -109,9 +104,11 @@ def predictor_for(target: Target, engine: str | None = None, threads: int = 1,
         else:  # a model named bare: its export, in memory
             model = export_target(target, None, data_dir).data
         check_onnx(model, target.spec.shape, len(target.spec.classes))
-        return OnnxPredictor(model, threads)
-    model = target.build(engine)
-    return ModelPredictor(model, target.contract, engine_of(model).device(device), amp)
+        return model
+
+    runtime = ONNX if target.is_onnx else engine
+    return choose_predictor(runtime, target.contract, lambda: target.build(engine), onnx_file,
+                            threads, device, amp)
 
 
 def evaluate(target: Target, split: str = "val", engine: str | None = None, threads: int = 1,

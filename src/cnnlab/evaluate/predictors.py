@@ -11,7 +11,7 @@ logits back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +114,23 @@ class Plain:
 
 def as_predictor(predict):
     return predict if hasattr(predict, "prepare") else Plain(predict)
+
+
+def choose_predictor(runtime: str | None, contract: Preprocessing, model: Callable[[], object],
+                     onnx_file: Callable[[], str | Path | bytes], threads: int = 1,
+                     device: str = "auto", amp: str | None = None):
+    """The predictor every timed command runs: on `runtime` "onnx", ONNX Runtime on the file
+    `onnx_file()` gives (checked by it); otherwise `model()` (built on the engine asked, or
+    its own for None) behind `contract` on `device`, with `amp`. Only what is chosen is built."""
+    if runtime not in (None, *NAMES):
+        raise ValueError(f"engine must be one of {', '.join(NAMES)}, got {runtime!r}")
+    if runtime == ONNX:
+        onnx_device(device)
+        if amp is not None:
+            raise ValueError("--amp applies to torch models; an ONNX file runs as it is")
+        return OnnxPredictor(onnx_file(), threads)
+    built = model()
+    return ModelPredictor(built, contract, engine_of(built).device(device), amp)
 
 
 def onnx_device(device: str) -> None:

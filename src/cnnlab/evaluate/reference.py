@@ -12,7 +12,7 @@ import torch
 from cnnlab.data.contract import Preprocessing
 from cnnlab.data.datasets import FASHION_MNIST
 from cnnlab.evaluate.onnx_export import export_onnx
-from cnnlab.evaluate.predictors import ONNX, ModelPredictor, OnnxPredictor
+from cnnlab.evaluate.predictors import choose_predictor
 from cnnlab.models.build import on_engine
 from cnnlab.models.zoo import create_model
 
@@ -38,13 +38,16 @@ def reference_predictor(engine: str, threads: int = 1, device: torch.device | No
     """The reference on `engine` ("torch", "scratch" or "onnx") and `device`; its ONNX export
     is made once per torch version and kept in the user cache."""
     net = reference_torch_model()
-    if engine != ONNX:
-        return ModelPredictor(on_engine(net, NAME, SHAPE, 10, engine), CONTRACT, device, amp)
-    path = (Path.home() / ".cache" / "cnnlab" / "reference"
-            / f"{NAME}-torch{torch.__version__.replace('+', '-')}.onnx")
-    if not path.is_file():
-        export_onnx(net, CONTRACT, SHAPE, path, 10)
-    return OnnxPredictor(path, threads)
+
+    def onnx_file() -> Path:
+        path = (Path.home() / ".cache" / "cnnlab" / "reference"
+                / f"{NAME}-torch{torch.__version__.replace('+', '-')}.onnx")
+        if not path.is_file():
+            export_onnx(net, CONTRACT, SHAPE, path, 10)
+        return path
+
+    return choose_predictor(engine, CONTRACT, lambda: on_engine(net, NAME, SHAPE, 10, engine),
+                            onnx_file, threads, str(device or "cpu"), amp)
 
 
 def reference(engine: str, threads: int = 1, device: torch.device | None = None,
