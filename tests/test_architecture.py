@@ -308,6 +308,25 @@ def test_both_engines_implement_the_whole_declaration():
         assert isinstance(engine, Engine) and not type(engine).__abstractmethods__
 
 
+LONGEST = 400  # lines: a room a reader takes in at one sitting
+
+
+def _too_long(sources: dict[str, str]) -> dict[str, int]:
+    lengths = {name: len(text.splitlines()) for name, text in sources.items()}
+    return {name: length for name, length in lengths.items() if length > LONGEST}
+
+
+def test_no_source_file_is_longer_than_a_sitting():
+    """Alembic's generated migrations aside."""
+    assert _too_long({name: path.read_text() for name, path in MODULES.items()
+                      if ".migrations." not in name}) == {}
+
+
+def test_a_planted_long_file_is_found():
+    assert _too_long({"planted": "x = 1\n" * (LONGEST + 1),
+                      "fine": "x = 1\n" * LONGEST}) == {"planted": LONGEST + 1}
+
+
 def test_the_exercise_sandbox_imports_nothing_of_ours():
     """The student's file runs in sandbox.py's process: cnnlab must not be loaded there."""
     assert not [target for target in GRAPH["cnnlab.exercises.sandbox"]

@@ -24,9 +24,10 @@ from cnnlab.leaderboard.near_copies import (
     encoded,
     error_agreement,
 )
+from cnnlab.leaderboard.results import storable
 from cnnlab.leaderboard.schema import Submission, Task, User
 from cnnlab.leaderboard.users import add_user
-from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child, finish, storable, work_once
+from cnnlab.leaderboard.worker import Limits, claim, evaluate_in_child, finish, work_once
 from tests.leaderboard.lookup import key_of, signed_in
 from tests.onnx_models import (
     fine_tuned,

@@ -39,6 +39,7 @@ from cnnlab.leaderboard.canonical_weights import WEIGHTS_FILE
 from cnnlab.leaderboard.child import child_reason, run_limited
 from cnnlab.leaderboard.database import reading, writing
 from cnnlab.leaderboard.near_copies import Evaluated, compare, flag_near_copies
+from cnnlab.leaderboard.results import storable
 from cnnlab.leaderboard.schema import (
     ImportedTestSet,
     ModelFile,
@@ -51,8 +52,6 @@ from cnnlab.leaderboard.schema import (
 HEARTBEAT_S = 5  # how often a worker reports itself and renews a running evaluation's lease
 FORGET_WORKERS_AFTER = datetime.timedelta(days=1)  # a worker row not seen since is removed
 MAX_WAIT_S = 30  # the longest pause between tries while the database cannot be reached
-MAX_ERROR = 2000  # Submission.error's length
-MAX_FIGURE = 2**63 - 1  # the BigInteger columns (params, macs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,36 +223,6 @@ def _keep_alive(engine: Engine, job: Claim, limits: Limits) -> None:
             raise
         log(f"worker {job.worker}: could not renew the lease of submission "
             f"{job.submission_id} ({first_line(error.orig or error)}); trying again")
-
-
-def _finite(value):
-    """JSON the database takes: NaN and infinity become null (PostgreSQL refuses them), NUL
-    characters go (no text column holds them)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
-def storable(result: dict) -> dict:
-    """The result as the columns hold it: a figure beyond them is dropped, and said."""
-    result = _finite(result)
-    if result.get("error"):
-        result["error"] = result["error"][:MAX_ERROR]
-    for key in ("params", "macs"):
-        value = result.get(key)
-        if isinstance(value, int) and not 0 <= value <= MAX_FIGURE:
-            result[key] = None
-            details = result.setdefault("details", {}) or {}
-            details.setdefault("not_stored", {})[key] = (
-                f"{value} is beyond what can be counted (0 to 2^63 - 1)")
-            result["details"] = details
-    return result
 
 
 def _compared_beforehand(engine: Engine, job: Claim, values: dict) -> dict | None:
