@@ -283,3 +283,54 @@ def test_a_network_that_makes_its_weights_in_its_first_forward_trains(tmp_path, 
          "--val-size", "200", "--out", "run")
     assert layout.training_result(tmp_path / "run")["test_accuracy"] > 0.3
     _run(capsys, "export", "run", "-o", "lazy.onnx")
+
+
+# PyTorch's CIFAR-10 tutorial network, as a student brings it to Fashion-MNIST: `16 * 5 * 5`
+# is the flattened size on 32x32 images, not on 28x28 ones.
+TUTORIAL_NET = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+'''
+
+FLATTENED = ("fc1 (Linear) expects 400 input features but its input is 256, the 16x4x4 "
+             "feature map flattened: for a 28x28 input the flattened size is 16*4*4; write "
+             "nn.Linear(16 * 4 * 4, 120)")
+
+
+@pytest.mark.parametrize("engine", ["torch", "scratch"])
+def test_train_names_the_layer_and_the_fix_before_any_epoch(tmp_path, capsys, engine):
+    source = TUTORIAL_NET if engine == "torch" else TUTORIAL_NET.replace(
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F",
+        "import cnnlab.scratch as torch\nimport cnnlab.scratch.nn as nn\n"
+        "import cnnlab.scratch.nn.functional as F")
+    net = tmp_path / "net.py"
+    net.write_text(source)
+    out = tmp_path / "run"
+    code = main(["train", f"{net}:Net", "--dataset", "fashion-mnist", "--epochs", "1",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"cnnlab train: {net}:Net does not take input of shape "
+                                 f"(batch, 1, 28, 28): {FLATTENED}\n")
+    assert not (out / layout.CHECKPOINT).exists()
+    assert main(["shapes", f"{net}:Net", "--dataset", "fashion-mnist"]) == 2
+    assert capsys.readouterr().err == f"cnnlab shapes: {FLATTENED}\n"

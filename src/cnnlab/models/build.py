@@ -11,6 +11,7 @@ import torch
 
 from cnnlab.errors import first_line
 from cnnlab.models.engines import Engine, engine_of, get_engine
+from cnnlab.models.summary import summarize
 from cnnlab.models.user import is_user_model, load_user_model
 from cnnlab.models.weights import load_state
 from cnnlab.models.zoo import create_model
@@ -46,11 +47,11 @@ def check_fits(model, name: str, shape: tuple[int, int, int], num_classes: int |
             logits = model(engine.tensor(np.zeros((2, *shape), np.float32),
                                          torch.device("cpu")))
     except Exception as error:  # the user's forward may raise anything; say what it was
-        raise ValueError(f"{name} does not take input of shape (batch, "
-                         f"{', '.join(map(str, shape))}): {type(error).__name__}: "
-                         f"{first_line(error)}") from None
-    finally:
         model.train(was_training)
+        raise ValueError(f"{name} does not take input of shape (batch, "
+                         f"{', '.join(map(str, shape))}): "
+                         f"{_diagnosis(model, name, shape, error)}") from None
+    model.train(was_training)
     got = tuple(getattr(logits, "shape", ()))
     if len(got) == 2 and got[0] == 2 and num_classes is None:
         return
@@ -60,6 +61,21 @@ def check_fits(model, name: str, shape: tuple[int, int, int], num_classes: int |
             "that takes num_classes receives it)"
         raise ValueError(f"{name} gives output of shape {got} for a batch of 2; expected "
                          f"logits of shape {expected}")
+
+
+def _diagnosis(model, name: str, shape: tuple[int, int, int], error: Exception) -> str:
+    """Why the forward failed, as `cnnlab shapes` says it: the layer, the sizes it expects
+    and gets, and the likely fix; the engine's own message where the trace finds nothing
+    more precise."""
+    engine_says = f"{type(error).__name__}: {first_line(error)}"
+    try:
+        summarize(model, shape, name)
+    except ValueError as diagnosed:
+        if not str(diagnosed).startswith(f"the forward pass of {name}"):
+            return str(diagnosed)  # names the layer
+    except Exception:  # the trace is a second opinion; the engine's first one stands
+        pass
+    return engine_says
 
 
 def on_engine(model, name: str, shape: tuple[int, int, int], num_classes: int,

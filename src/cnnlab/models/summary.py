@@ -44,7 +44,28 @@ def _own_params(module) -> int:
     return sum(int(prod(p.shape)) for p in module.parameters(recurse=False))
 
 
-def _layer_for(module, name: str, shape: tuple[int, ...], field) -> Layer | None:
+def _linear_mismatch(name: str, module, shape: tuple[int, ...],
+                     feature_map: tuple[int, ...] | None, image: tuple[int, ...]) -> str:
+    """What a Linear that does not fit its input is told: the sizes, and where the input
+    is a feature map flattened (the tutorials' `16 * 5 * 5` on another image size), the
+    size to write."""
+    message = (f"{name} (Linear) expects {module.in_features} input features but its input "
+               f"is {format_shape(shape)}")
+    if len(shape) == 1 and feature_map is not None and len(feature_map) == 3 and \
+            prod(feature_map) == shape[0]:
+        channels, height, width = feature_map
+        message += (f", the {channels}x{height}x{width} feature map flattened: for a "
+                    f"{'x'.join(map(str, image[1:]))} input the flattened size is "
+                    f"{channels}*{height}*{width}; write nn.Linear({channels} * {height} * "
+                    f"{width}, {module.out_features})")
+    return message
+
+
+def _layer_for(module, name: str, shape: tuple[int, ...], field,
+               feature_map: tuple[int, ...] | None = None,
+               image: tuple[int, ...] = ()) -> Layer | None:
+    """The row of a leaf module about to run on an input of `shape`; `feature_map` is the
+    last feature map computed before it (C, H, W) and `image` the model's input."""
     kind = type(module).__name__
     if kind == "Identity":
         return None
@@ -73,8 +94,7 @@ def _layer_for(module, name: str, shape: tuple[int, ...], field) -> Layer | None
                                       module.output_size, field)
     if kind == "Linear":
         if not shape or shape[-1] != module.in_features:
-            raise ValueError(f"{name} (Linear) expects {module.in_features} input features but "
-                             f"its input is {format_shape(shape)}")
+            raise ValueError(_linear_mismatch(name, module, shape, feature_map, image))
         return describe.linear(name, shape, module.out_features, module.bias is not None)
     if kind in _NORMS:
         return describe.elementwise(name, "norm", _NORMS[kind], shape, _own_params(module),
@@ -134,7 +154,9 @@ def _functional_layer(op, shape: tuple[int, ...], field) -> Layer | None:
 
 
 class _Tracer:
-    def __init__(self) -> None:
+    def __init__(self, image: tuple[int, ...] = ()) -> None:
+        self.image = image  # the model's input (C, H, W)
+        self.feature_map: tuple[int, ...] | None = None  # the last (C, H, W) computed
         self.fields: dict[int, tuple[object, object]] = {}  # id -> (tensor, field); the
         self.layers: list[Layer] = []                       # tensor is kept so ids stay unique
         self.pending: list[Layer | None] = []
@@ -154,6 +176,7 @@ class _Tracer:
         leaves the field unknown. `op` is (name, args, kwargs) where the engine knows it."""
         if len(getattr(output, "shape", ())) != 4:
             return
+        self.feature_map = tuple(output.shape[1:])
         maps = [x for x in inputs if len(getattr(x, "shape", ())) == 4]
         if not self.pending and op is not None and maps:
             layer = _functional_layer(op, tuple(maps[0].shape[1:]), self.field_of(maps[0]))
@@ -182,7 +205,8 @@ class _Tracer:
         def hook(module, args):
             x = args[0] if args else None
             shape = tuple(x.shape[1:]) if hasattr(x, "shape") else ()
-            self.pending.append(_layer_for(module, name, shape, self.field_of(x)))
+            self.pending.append(_layer_for(module, name, shape, self.field_of(x),
+                                           self.feature_map, self.image))
 
         return hook
 
@@ -194,6 +218,8 @@ class _Tracer:
             if layer is None or not hasattr(output, "shape"):
                 return
             actual = tuple(output.shape[1:])
+            if len(actual) == 3:
+                self.feature_map = actual
             if layer.kind in ("reshape", "other", "conv_transpose"):  # the real shape rules
                 layer.output_shape = actual  # (a transposed conv may be given output_size)
             elif actual != layer.output_shape:
@@ -250,7 +276,7 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
     """Trace `model` (torch or scratch) on one input of `input_shape` (C, H, W) and return its
     layer table."""
     engine = engine_of(model)
-    tracer = _Tracer()
+    tracer = _Tracer(tuple(input_shape))
     was_training = model.training
     model.eval()  # batch norm on a single image needs its running statistics
     try:
