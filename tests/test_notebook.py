@@ -33,7 +33,19 @@ def test_importing_cnnlab_imports_nothing_heavy():
     assert done.stdout.split() == ["False", "False"]
 
 
-def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path):
+def _printed(capsys, *values) -> list[str]:
+    """What print() writes for each value, as a terminal shows it."""
+    capsys.readouterr()
+    shown = []
+    for value in values:
+        print(value)
+        shown.append(capsys.readouterr().out.removesuffix("\n"))
+    return shown
+
+
+def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path, capsys):
+    from cnnlab.cli import main
+
     run = cnnlab.train("lenet5", "fashion-mnist", epochs=2, train_size=2000, val_size=500,
                        batch_size=64, out=str(tmp_path / "a"), quiet=True)
     assert run.result["test_accuracy"] > 0.6 and len(run.history) == 2
@@ -50,7 +62,7 @@ def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path):
 
     exported = cnnlab.export(run, tmp_path / "a.onnx")
     assert (tmp_path / "a.onnx").read_bytes() == exported.data
-    assert str(exported) == exported.text() and "ONNX Runtime" in str(exported)
+    assert str(exported) == exported.text().rstrip("\n") and "ONNX Runtime" in str(exported)
 
     table = cnnlab.shapes("lenet5", dataset="fashion-mnist")
     shown = _shown(table)
@@ -63,6 +75,19 @@ def test_a_notebook_trains_evaluates_and_sees_tables_and_figures(tmp_path):
                           quiet=True)
     runs = cnnlab.runs(tmp_path)
     html = _shown(runs)["text/html"]
+    printed = _printed(capsys, run, evaluation, runs)
+    assert printed[0].startswith(f"lenet5 on fashion-mnist: test accuracy "
+                                 f"{100 * run.result['test_accuracy']:.2f}% after 2 epochs")
+    assert printed[0].splitlines()[1].split() == ["epoch", "train", "loss", "train", "acc",
+                                                  "val", "loss", "val", "acc"]
+    assert len(printed[0].splitlines()) == 1 + 1 + 2  # the result, the header, 2 epochs
+    assert main(["eval", str(tmp_path / "a"), "--split", "test", "--repeats", "1",
+                 "--out", str(tmp_path / "again.json")]) == 0
+    command = capsys.readouterr().out
+    figures = printed[1].split("measured on")[0]  # the timing differs between the two runs
+    assert command.startswith(figures.split("speed")[0]) and "array(" not in printed[1]
+    assert main(["runs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == printed[2] + "\n"
     assert "<th class=\"\">lr</th>" in html and "<th class=\"\">epochs</th>" not in html
     assert [row.folder.name for row in runs.rows] == ["a", "b"]
 

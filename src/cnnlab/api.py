@@ -44,6 +44,9 @@ def _model_name(model) -> str:
                     "notebook cell has no file: write the cell to one (%%writefile net.py)")
 
 
+_EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "val loss", "val acc")
+
+
 @dataclass
 class TrainedRun:
     """A finished (or interrupted) run: its folder, configuration, result and history."""
@@ -62,6 +65,34 @@ class TrainedRun:
     def __fspath__(self) -> str:  # a run is a folder wherever a path is expected
         return str(self.folder)
 
+    def _headline(self) -> str:
+        config = self.config
+        if self.result is None:
+            return (f"{config.model} on {config.dataset}: interrupted; continue with "
+                    f"cnnlab.train(resume='{self.folder}')")
+        where = self.result.get("device_name") or self.result.get("device")
+        return (f"{config.model} on {config.dataset}: test accuracy "
+                f"{100 * self.result['test_accuracy']:.2f}% after {self.result['epochs']} "
+                f"epochs in {self.result['train_seconds']:.1f} s on {where}; run folder "
+                f"{self.folder}")
+
+    def _epochs(self) -> list[tuple[str, ...]]:
+        return [(str(row["epoch"]), f"{row['train_loss']:.4f}", f"{row['train_acc']:.4f}",
+                 "-" if row.get("val_loss") is None else f"{row['val_loss']:.4f}",
+                 "-" if row.get("val_acc") is None else f"{row['val_acc']:.4f}")
+                for row in self.history]
+
+    def text(self) -> str:
+        """What a terminal shows (`print(run)`): the result, then the epochs."""
+        rows = [_EPOCH_COLUMNS, *self._epochs()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(_EPOCH_COLUMNS))]
+        table = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+                 for row in rows]
+        return "\n".join([self._headline(), *(table if self.history else [])]) + "\n"
+
+    def __repr__(self) -> str:
+        return self.text().rstrip("\n")
+
     def _repr_html_(self) -> str:
         if self.result is None:
             head = (f"<p><b>{html.escape(self.config.model)}</b> on {self.config.dataset}: "
@@ -74,11 +105,7 @@ class TrainedRun:
                     f"{self.result['epochs']} epochs in {self.result['train_seconds']:.1f} s "
                     f"on {html.escape(str(where))}; run folder "
                     f"<code>{html.escape(str(self.folder))}</code></p>")
-        table = html_table(("epoch", "train loss", "train acc", "val loss", "val acc"), [
-            (row["epoch"], f"{row['train_loss']:.4f}", f"{row['train_acc']:.4f}",
-             "-" if row.get("val_loss") is None else f"{row['val_loss']:.4f}",
-             "-" if row.get("val_acc") is None else f"{row['val_acc']:.4f}")
-            for row in self.history], numeric=(0, 1, 2, 3, 4))
+        table = html_table(_EPOCH_COLUMNS, self._epochs(), numeric=(0, 1, 2, 3, 4))
         figure = ""
         if self.history:
             data = plots.png_bytes(plots.curves_figure(self.history, self.config.model))

@@ -20,13 +20,6 @@ from cnnlab.models.engines import RUNTIMES
 ENGINES = RUNTIMES
 
 
-def _measured_on(env: dict) -> str:
-    where = env["device_name"] if env.get("device", "cpu") != "cpu" else \
-        f"{env['cpu']} ({env['logical_cpus']} logical CPUs)"
-    return (f"measured on {where}, {env['threads']} thread{'s' * (env['threads'] > 1)}, "
-            + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v and k != "cnnlab"))
-
-
 def _eval(args: argparse.Namespace) -> int:
     from cnnlab.evaluate.evaluation import evaluate
 
@@ -37,16 +30,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
-    print(f"{target.name} on the {target.spec.name} {args.split} split "
-          f"({result.metrics.images} images), {result.engine} engine on "
-          f"{result.environment['device']}")
-    if not target.is_onnx:
-        print(f"the model receives {target.contract.describe()}")
-    print()
-    print(result.metrics.text())
-    if result.speed:
-        print(result.speed.text())
-        print(_measured_on(result.environment))
+    print(result.text(), end="")
     print(f"wrote {args.out or target.result_path()}")
     return 0
 

@@ -58,6 +58,23 @@ class Evaluation:
                 "speed": self.speed.summary() if self.speed else None,
                 "environment": self.environment}
 
+    def text(self) -> str:
+        """What `cnnlab eval` prints (and `print(evaluation)`): where and on what it ran,
+        the accuracy per class, and the speed at batch size 4 with where it was measured."""
+        target, metrics = self.target, self.metrics
+        lines = [f"{target.name} on the {target.spec.name} {self.split} split "
+                 f"({metrics.images} images), {self.engine} engine on "
+                 f"{self.environment['device']}"]
+        if not target.is_onnx:
+            lines.append(f"the model receives {target.contract.describe()}")
+        lines += ["", metrics.text()]
+        if self.speed:
+            lines += [self.speed.text(), measured_on(self.environment)]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:  # a terminal shows the figures, not the weights inside
+        return self.text().rstrip("\n")
+
     def _repr_html_(self) -> str:
         """A notebook's view: the headline figures and the per-class table."""
         metrics = self.metrics
@@ -72,6 +89,15 @@ class Evaluation:
         return "".join(lines) + "</p>" + html_table(
             PER_CLASS_COLUMNS, per_class_cells(metrics.as_dict()["per_class"]),
             numeric=(1, 2, 3, 4))
+
+
+def measured_on(env: dict) -> str:
+    """Where a speed was measured: the device (the CPU's model and logical CPUs), the
+    threads and the versions of what ran it."""
+    where = env["device_name"] if env.get("device", "cpu") != "cpu" else \
+        f"{env['cpu']} ({env['logical_cpus']} logical CPUs)"
+    return (f"measured on {where}, {env['threads']} thread{'s' * (env['threads'] > 1)}, "
+            + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v and k != "cnnlab"))
 
 
 def split_data(target: Target, split: str, data_dir: str | None = None):

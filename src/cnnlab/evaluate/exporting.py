@@ -51,8 +51,8 @@ class ExportReport:
     alternatives: dict[str, float] = field(default_factory=dict)  # contract -> torch accuracy
     int8: Int8Report | None = None  # when --quantize int8 wrote the int8 form instead
 
-    def __str__(self) -> str:
-        return self.text()
+    def __repr__(self) -> str:  # a terminal shows the report, not the file's bytes
+        return self.text().rstrip("\n")
 
     def text(self) -> str:
         info = self.info

@@ -112,6 +112,9 @@ class RunsTable:
             lines.append("(no setting differs between these runs but the model or dataset)")
         return "\n".join(lines) + "\n"
 
+    def __repr__(self) -> str:  # a terminal shows the table (print and the prompt alike)
+        return self.text().rstrip("\n")
+
     def as_dict(self) -> list[dict]:
         return [{"run": str(row.folder), "model": row.config.model,
                  "dataset": row.config.dataset,
