@@ -280,3 +280,37 @@ def test_garbage_in_a_run_file_is_named(tmp_path, capsys):
     (run / layout.CONFIG).write_bytes(garbage)
     assert main(["eval", str(run), "--no-speed"]) == 2
     assert "config.toml: not valid TOML: it is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_extending_a_finished_run_replans_its_schedule_and_says_so(tmp_path, capsys):
+    """--resume RUN --epochs N: the schedule re-planned for N epochs goes on from the step the
+    run stands at (train/extending.py); config.toml, result.json and the history agree."""
+    from cnnlab.train.schedule import learning_rate
+
+    out = tmp_path / "run"
+    quick = ["--train-size", "320", "--val-size", "200", "--batch-size", "64"]
+    assert main(["train", "lenet5", "--epochs", "2", *quick, "--out", str(out)]) == 0
+    assert main(["train", "--resume", str(out)]) == 2
+    assert capsys.readouterr().err == (f"cnnlab train: {out} finished at epoch 2; pass "
+                                       "--epochs N to go on (N more than 2)\n")
+    assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
+    assert "has trained 2 epochs; it cannot end at epoch 1: give at least 2" in \
+        capsys.readouterr().err
+
+    assert main(["train", "--resume", str(out), "--epochs", "4"]) == 0
+    printed = capsys.readouterr().out
+    steps = 5  # 320 images in batches of 64
+    last, next_ = learning_rate("onecycle", 0.003, 2 * steps - 1, 2 * steps), \
+        learning_rate("onecycle", 0.003, 2 * steps, 4 * steps)
+    assert (f"extending the run from 2 to 4 epochs: its onecycle schedule is re-planned for "
+            f"4 epochs and goes on from step {2 * steps}, the learning rate {last:.3g} at the "
+            f"last step, {next_:.3g} at the next") in printed
+    rows = _metrics(out)
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    # each epoch's last rate: the 2-epoch plan for the first two, the 4-epoch one after
+    planned = [2, 2, 4, 4]
+    assert [row["lr"] for row in rows] == pytest.approx(
+        [learning_rate("onecycle", 0.003, epoch * steps - 1, total * steps)
+         for epoch, total in zip([1, 2, 3, 4], planned, strict=True)])
+    assert layout.read_config(out).epochs == 4
+    assert json.loads((out / layout.RESULT).read_text())["epochs"] == 4

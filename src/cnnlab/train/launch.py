@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cnnlab.runs.config import read_toml, resolve
-from cnnlab.train import distributed, loop, recipes
+from cnnlab.train import distributed, extending, loop, recipes
 
 
 def flag(name: str) -> str:
@@ -31,7 +31,11 @@ def prepare(settings: dict, *, config_file: str | Path | None = None,
             raise ValueError(f"{spell('resume')} continues a run with its saved configuration; "
                              f"only {spell('epochs')} may change (got "
                              f"{', '.join(map(spell, extra))})")
-        return loop.resume(resume, given.get("epochs"), report)
+        try:
+            return loop.resume(resume, given.get("epochs"), report)
+        except extending.Finished as finished:
+            raise ValueError(f"{finished}; pass {spell('epochs')} N to go on (N more than "
+                             f"{finished.epochs})") from None
     if config_file and "recipe" in given:
         raise ValueError(f"{spell('recipe')} and {spell('config')} both give a whole "
                          f"configuration; choose one (cnnlab recipes NAME prints a recipe as a "

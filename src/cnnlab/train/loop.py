@@ -39,6 +39,7 @@ from cnnlab.runs import folder as layout
 from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.config import TrainConfig
 from cnnlab.train import distributed
+from cnnlab.train.extending import new_length, replanned
 from cnnlab.train.schedule import learning_rate
 
 HEADER = (f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'val loss':>8}  "
@@ -344,15 +345,17 @@ def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
 
 def resume(folder: str | Path, epochs: int | None = None,
            report: Callable[[str], None] = print) -> Run:
-    """Continue the run in `folder` from its checkpoint; `epochs` may extend a finished run
-    (with the schedule stretched to the new length, which changes its remaining steps). A
-    network of the user's own is rebuilt from the run's copy of its source."""
+    """Continue the run in `folder` from its checkpoint. `epochs` changes where it ends
+    (a finished run goes on): the schedule is then re-planned for the new number of epochs
+    and continues from the step the run stands at, as if the run had been started for that
+    many (train/extending.py); config.toml says the new length. A network of the
+    user's own is rebuilt from the run's copy of its source."""
     folder = Path(folder)
     state = load_checkpoint(folder / layout.CHECKPOINT)
     config = TrainConfig(**state["config"])
     config.out = str(folder)
-    if epochs is not None:
-        config.epochs = epochs
+    planned = config.epochs
+    config.epochs = new_length(folder, state, config, epochs)
     config.validate()
     copy = layout.source_copy(folder, config)
     if copy is not None:
@@ -370,8 +373,12 @@ def resume(folder: str | Path, epochs: int | None = None,
             layout.write_history(folder, run.rows)
         else:  # a checkpoint from before the history was kept in it
             layout.keep_history(folder, run.epoch - 1)
+        if config.epochs != planned:
+            layout.write_config(folder, run.config)
     run.cluster.barrier()
     report(f"resuming {folder} at epoch {run.epoch}, step {run.step}")
+    if config.epochs != planned:
+        report(replanned(run, planned))
     return run
 
 
