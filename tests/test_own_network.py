@@ -162,14 +162,15 @@ def test_a_scratch_network_of_ones_own_trains_evaluates_and_reports(tmp_path, ca
     assert layout.read_evaluation(tmp_path / "run")["engine"] == "scratch"
     _run(capsys, "report", "run")
     assert "<h2>Feature maps of test image 0</h2>" in (tmp_path / "run/report.html").read_text()
-    for argv, message in ((["export", "run", "-o", "x.onnx"], "ONNX export needs a torch"),
-                          (["eval", "run", "--engine", "torch"], "is a scratch model and "
-                                                                 "cannot run on the torch"),
-                          (["train", "scratch_net.py:build", "--device", "cuda", "--out", "y"],
-                           "the scratch engine is NumPy and runs on the CPU only")):
-        assert main(argv) == 2
-        error = capsys.readouterr().err
-        assert message in error and error.count("\n") == 1, error
+    top1 = layout.read_evaluation(tmp_path / "run")["accuracy"]["top1"]
+    # on torch, the file rebuilt with its imports swapped: the same network, the same answers
+    _run(capsys, "eval", "run", "--engine", "torch", "--no-speed", "--out", "torch.json")
+    assert json.loads((tmp_path / "torch.json").read_text())["accuracy"]["top1"] == top1
+    _run(capsys, "export", "run", "-o", "x.onnx")
+    assert main(["train", "scratch_net.py:build", "--device", "cuda", "--out", "y"]) == 2
+    error = capsys.readouterr().err
+    assert "the scratch engine is NumPy and runs on the CPU only" in error
+    assert error.count("\n") == 1, error
 
 
 PACKAGE_BLOCKS = '''
@@ -242,7 +243,9 @@ def test_bench_times_ones_own_network_on_its_engines(tmp_path, capsys, monkeypat
     assert all(row["images_per_second"]["median"] > 0 for row in rows)
     assert main(["bench", "net.py:Net", "--dataset", "fashion-mnist", "--engine",
                  "scratch"]) == 2
-    assert "cannot run on the scratch engine" in capsys.readouterr().err
+    assert ("net.py:Net is written for the torch engine and could not be rebuilt on scratch "
+            "with its imports swapped: AttributeError: module 'cnnlab.scratch' has no "
+            "attribute 'max_pool2d'") in capsys.readouterr().err
     assert main(["bench", "net.py:Net"]) == 2
     assert "give the input of net.py:Net with --dataset" in capsys.readouterr().err
 
@@ -334,3 +337,46 @@ def test_train_names_the_layer_and_the_fix_before_any_epoch(tmp_path, capsys, en
     assert not (out / layout.CHECKPOINT).exists()
     assert main(["shapes", f"{net}:Net", "--dataset", "fashion-mnist"]) == 2
     assert capsys.readouterr().err == f"cnnlab shapes: {FLATTENED}\n"
+
+
+SCRATCH_TUTORIAL_NET = TUTORIAL_NET.replace(
+    "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F",
+    "import cnnlab.scratch as torch\nimport cnnlab.scratch.nn as nn\n"
+    "import cnnlab.scratch.nn.functional as F").replace("16 * 5 * 5", "16 * 4 * 4")
+
+
+def test_a_scratch_network_exports_with_the_scratch_engines_logits(tmp_path, capsys):
+    """Written for the scratch engine, trained on it, exported through torch (its file
+    rebuilt with the imports swapped): the .onnx file computes the scratch logits."""
+    from cnnlab.evaluate.predictors import ModelPredictor, OnnxPredictor, predict_all
+    from cnnlab.evaluate.targets import load_target
+    from cnnlab.models.engines import engine_of
+
+    net = tmp_path / "net.py"
+    net.write_text(SCRATCH_TUTORIAL_NET)
+    run = tmp_path / "run"
+    _run(capsys, "train", f"{net}:Net", "--dataset", "fashion-mnist", "--epochs", "1",
+         "--train-size", "1000", "--val-size", "300", "--out", run)
+    _run(capsys, "export", run, "-o", tmp_path / "net.onnx")
+    target = load_target(str(run))
+    model = target.build()
+    assert engine_of(model).name == "scratch"  # what is compared is the scratch network
+    images = datasets.load(target.spec, None)["test"][0][:200]
+    pixels = images.astype(np.float32) / 255.0
+    scratch = predict_all(ModelPredictor(model, target.contract), pixels)
+    onnx = predict_all(OnnxPredictor(tmp_path / "net.onnx"), pixels)
+    assert np.max(np.abs(onnx - scratch)) < 1e-4 * max(1.0, np.max(np.abs(scratch)))
+    assert (onnx.argmax(1) == scratch.argmax(1)).all()
+
+
+def test_a_scratch_layer_torch_lacks_is_named_when_exporting(tmp_path, capsys):
+    net = tmp_path / "net.py"
+    net.write_text(SCRATCH_NET.replace("nn.MaxPool2d(2)", "nn.SumPool2d(2)"))
+    run = tmp_path / "run"
+    _run(capsys, "train", f"{net}:build", "--dataset", "fashion-mnist", "--epochs", "1",
+         "--train-size", "256", "--val-size", "64", "--out", run)
+    assert main(["export", str(run), "-o", str(tmp_path / "net.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cnnlab export: {net}:build is written for the scratch engine and "
+                          "could not be rebuilt on torch with its imports swapped: ")
+    assert "SumPool2d" in err and not (tmp_path / "net.onnx").exists()

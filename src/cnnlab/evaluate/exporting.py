@@ -21,9 +21,6 @@ from cnnlab.data.contract import NORMALIZATIONS, Preprocessing, unit_pixels
 from cnnlab.evaluate.onnx_export import export_bytes
 from cnnlab.evaluate.predictors import ModelPredictor, OnnxPredictor, predict_all
 from cnnlab.evaluate.targets import Target, target_splits
-from cnnlab.models.build import on_engine
-from cnnlab.models.engines import engine_of, get_engine
-from cnnlab.models.user import is_user_model
 from cnnlab.runs import folder as layout
 
 CHECK_IMAGES = 2000  # enough to tell contracts apart; quick even for VGG-16 on the CPU
@@ -81,16 +78,9 @@ class ExportReport:
 
 
 def torch_model(target: Target):
-    """The target's model on torch (a zoo model trained on scratch gets its torch twin)."""
-    model = target.build()
-    torch_engine = get_engine("torch")
-    if engine_of(model) is not torch_engine:
-        if is_user_model(target.config.model):
-            raise ValueError(f"{target.config.model} builds a {engine_of(model).name} model; "
-                             "ONNX export needs a torch nn.Module")
-        model = on_engine(model, target.config.model, target.spec.shape,
-                          len(target.spec.classes), torch_engine).eval()
-    return model
+    """The target's model on torch (one trained on scratch gets its torch twin, checked to
+    compute the same logits)."""
+    return target.build("torch")
 
 
 def check_images(target: Target, data_dir: str | None = None):

@@ -76,7 +76,8 @@ class Target:
         if self.weights is not None:
             load_state(model, self.weights, str(self.weights_file))
         if engine is not None:
-            model = on_engine(model, self.config.model, shape, classes, engine)
+            model = on_engine(model, self.config.model, shape, classes, engine,
+                              self.config.dropout, self.source)
         return model.eval()
 
 

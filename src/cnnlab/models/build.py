@@ -78,17 +78,56 @@ def _diagnosis(model, name: str, shape: tuple[int, int, int], error: Exception) 
     return engine_says
 
 
+TWIN_TOLERANCE = 1e-4  # max abs logit difference between a network and its twin, per unit
+
+
 def on_engine(model, name: str, shape: tuple[int, int, int], num_classes: int,
-              engine: str | Engine):
-    """`model` on `engine`: itself, or for a zoo model its twin there with the same weights."""
+              engine: str | Engine, dropout: float | None = None,
+              source: Path | None = None):
+    """`model` on `engine`: itself, or its twin there with the same weights: a zoo model
+    rebuilt there, a network of the user's own rebuilt from its file (`source`: the run's
+    copy) with the engine's imports swapped, its logits checked against the original's."""
     engine = get_engine(engine)
     own = engine_of(model)
     if own is engine:
         return model
-    if is_user_model(name):
-        raise ValueError(f"{name} is a {own.name} model and cannot run on the {engine.name} "
-                         "engine (only the zoo's models are written for both)")
-    twin = create_model(name, engine, num_classes=num_classes, in_channels=shape[0],
-                        input_size=shape[1:])
-    load_state(twin, own.weights(model), name)
+    if not is_user_model(name):
+        twin = create_model(name, engine, num_classes=num_classes, in_channels=shape[0],
+                            input_size=shape[1:])
+        load_state(twin, own.weights(model), name)
+        return twin
+    options = {} if dropout is None else {"dropout": dropout}
+    try:
+        twin = load_user_model(name, num_classes, shape[0], options, source,
+                               swap=(own.name, engine.name))
+        if engine_of(twin) is not engine:
+            raise ValueError(f"it still builds a {engine_of(twin).name} model")
+        load_state(twin, own.weights(model), name)
+        _check_twin(model, twin, name, shape)
+    except Exception as error:  # the user's code, on an engine it was not written for
+        detail = str(error) if isinstance(error, ValueError) else \
+            f"{type(error).__name__}: {first_line(error)}"
+        raise ValueError(f"{name} is written for the {own.name} engine and could not be "
+                         f"rebuilt on {engine.name} with its imports swapped: "
+                         f"{first_line(detail)}") from None
     return twin
+
+
+def _check_twin(model, twin, name: str, shape: tuple[int, int, int]) -> None:
+    """The twin must compute what the original computes: the same logits on random pixels."""
+    own, other = engine_of(model), engine_of(twin)
+    pixels = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    cpu = torch.device("cpu")
+    logits = []
+    for engine, net in ((own, model), (other, twin)):
+        was_training = net.training
+        net.eval()
+        with engine.no_grad():
+            logits.append(engine.numpy(net(engine.tensor(pixels, cpu))))
+        net.train(was_training)
+    worst = float(np.max(np.abs(logits[0] - logits[1]))) if logits[0].shape == \
+        logits[1].shape else float("inf")
+    scale = max(1.0, float(np.max(np.abs(logits[0]))))
+    if not worst <= TWIN_TOLERANCE * scale:
+        raise ValueError(f"{name} computes differently on {other.name} than on {own.name}: "
+                         f"the logits differ by up to {worst:.3g} with the same weights")

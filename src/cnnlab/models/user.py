@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import first_line
+from cnnlab.models.engine_swap import swapped
 from cnnlab.models.engines import engine_of
 
 OFFERED = ("num_classes", "in_channels")  # given to a factory that asks for them
@@ -70,7 +71,12 @@ def parse_user_model(spec: str) -> UserModel:
     return UserModel(spec, target, attribute)
 
 
-def _execute(module_name: str, path: Path, search: Path | None):
+def _execute(module_name: str, path: Path, search: Path | None,
+             swap: tuple[str, str] | None = None):
+    """Import the file `path` as `module_name`; with `swap` (the engine it is written for,
+    the engine to build on) its engine's imports are swapped (engine_swap)."""
+    if swap is not None:
+        module_name += f"_on_{swap[1]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ValueError(f"{path} is not a Python file that can be imported")
@@ -79,7 +85,10 @@ def _execute(module_name: str, path: Path, search: Path | None):
     if search is not None:
         sys.path.insert(0, str(search))  # so the file can import its neighbours
     try:
-        spec.loader.exec_module(module)
+        if swap is None:
+            spec.loader.exec_module(module)
+        else:
+            exec(swapped(path.read_text(), path, *swap), module.__dict__)
     except SyntaxError as error:
         sys.modules.pop(module_name, None)
         raise ValueError(f"{path} line {error.lineno}: {error.msg}") from None
@@ -99,14 +108,19 @@ def _execute(module_name: str, path: Path, search: Path | None):
     return module
 
 
-def _module_of(user: UserModel, source: Path | None):
+def _module_of(user: UserModel, source: Path | None, swap: tuple[str, str] | None = None):
     if user.is_file:
         original = Path(user.target)
         path = source or original
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
         name = f"cnnlab_user_{path.stem}_{abs(hash(str(path.resolve())))}"
-        return _execute(name, path, original.resolve().parent)
+        return _execute(name, path, original.resolve().parent, swap)
+    if source is None and swap is not None:  # the module's own file, swapped
+        found = importlib.util.find_spec(user.target)
+        if found is None or not found.origin:
+            raise ValueError(f"cannot import module {user.target!r}")
+        source = Path(found.origin)
     if source is None:
         try:
             return importlib.import_module(user.target)
@@ -116,11 +130,11 @@ def _module_of(user: UserModel, source: Path | None):
     if package:
         importlib.import_module(package)  # relative imports resolve against it
     name = f"{package + '.' if package else ''}_cnnlab_copy_{leaf}_{abs(hash(str(source)))}"
-    return _execute(name, source, None)
+    return _execute(name, source, None, swap)
 
 
-def _factory(user: UserModel, source: Path | None):
-    module = _module_of(user, source)
+def _factory(user: UserModel, source: Path | None, swap: tuple[str, str] | None = None):
+    module = _module_of(user, source, swap)
     factory = getattr(module, user.attribute, None)
     if factory is None:
         defined = sorted(name for name, value in vars(module).items()
@@ -161,12 +175,14 @@ def _arguments(user: UserModel, factory, offered: dict, asked: dict) -> dict:
 
 
 def load_user_model(spec: str, num_classes: int | None = None, in_channels: int | None = None,
-                    options: dict | None = None, source: Path | None = None):
+                    options: dict | None = None, source: Path | None = None,
+                    swap: tuple[str, str] | None = None):
     """Build the network `spec` names. `num_classes` and `in_channels` go to a factory that
     takes them; `options` (dropout) must be taken. `source` is a copy of the file to load
-    instead of the current one."""
+    instead of the current one. `swap`, (the engine the file is written for, another one),
+    builds it on the other engine with the file's engine imports swapped."""
     user = parse_user_model(spec)
-    factory = _factory(user, source)
+    factory = _factory(user, source, swap)
     offered = {name: value for name, value in (("num_classes", num_classes),
                                                ("in_channels", in_channels))
                if value is not None}

@@ -160,6 +160,18 @@ class Tensor:
     def tolist(self):
         return self.data.tolist()
 
+    def __index__(self) -> int:  # `classes[label]`, as torch allows
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            f"index (this one is {self.dtype}, shape {self.shape})")
+        return int(self.data.item())
+
+    def __int__(self) -> int:
+        return int(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self.data.item())
+
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
