@@ -241,6 +241,14 @@ def test_bench_times_ones_own_network_on_its_engines(tmp_path, capsys, monkeypat
     assert [(row["engine"], row["device"], row["input"]) for row in rows] == [
         ("torch", "cpu", [1, 28, 28]), ("onnx", "cpu", [1, 28, 28])]
     assert all(row["images_per_second"]["median"] > 0 for row in rows)
+    (tmp_path / "a_network_with_a_long_name.py").write_text(NET)
+    table = _run(capsys, "bench", "lenet5", "a_network_with_a_long_name.py:Net", "--dataset",
+                 "fashion-mnist", "--engine", "torch", "--images", "8", "--repeats", "1")
+    lines = table.splitlines()[:3]
+    assert lines[2].startswith("a_network_with_a_long_name.py:Net  torch")  # not cut
+    assert len({line.index("images/s") + len("images/s") if i == 0 else
+                line.index(line.split()[4]) + len(line.split()[4])
+                for i, line in enumerate(lines)}) == 1  # the figures end under their header
     assert main(["bench", "net.py:Net", "--dataset", "fashion-mnist", "--engine",
                  "scratch"]) == 2
     assert ("net.py:Net is written for the torch engine and could not be rebuilt on scratch "

@@ -72,3 +72,17 @@ def test_a_class_never_predicted_scores_zero_not_nan():
 def test_bad_input_names_what_was_expected(logits, labels, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         classification_report(logits, labels, CLASSES)
+
+
+def test_the_confusion_matrix_keeps_whole_names_and_aligns_its_columns():
+    classes = ("T-shirt/top", "Ankle boot", "a class with a long name")
+    logits = np.eye(3, dtype=np.float32)[[0, 1, 2, 2, 1]]
+    report = classification_report(logits, np.array([0, 1, 2, 1, 1]), classes)
+    text = report.text()
+    matrix = text.split("confusion matrix")[1].splitlines()[2:]
+    assert [line.split("  ")[0].strip() for line in matrix] == [
+        "0 T-shirt/top", "1 Ankle boot", "2 a class with a long name"]
+    assert [line.split()[-3:] for line in matrix] == [["1", "0", "0"], ["0", "2", "1"],
+                                                      ["0", "0", "1"]]
+    assert len({len(line) for line in matrix}) == 1  # every row ends where the header does
+    assert len(text.split("confusion matrix")[1].splitlines()[1]) == len(matrix[0])

@@ -103,17 +103,23 @@ def _check_fits_in_memory(images: int, shape: tuple[int, ...]) -> None:
                          "or a smaller --input")
 
 
+BENCH_COLUMNS = ("model", "engine", "device", "input", "images/s", "spread", "p50 ms",
+                 "p90 ms", "p99 ms", "x lenet5")
+
+
 def table(rows: list[tuple[str, BenchInput, SpeedReport]]) -> str:
-    header = (f"{'model':<12} {'engine':<8} {'device':<7} {'input':<10} {'images/s':>9} "
-              f"{'spread':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'x lenet5':>9}")
-    lines = [header]
+    """The rows as `cnnlab bench` prints them: every column as wide as its longest cell, so a
+    long path to a network of one's own neither is cut nor shifts the figures."""
+    cells = [BENCH_COLUMNS]
     for model, given, report in rows:
         s = report.summary()
-        shape = "x".join(map(str, given.shape))
-        ratio = f"{s['reference']['ratio']:>9.4f}" if "reference" in s else f"{'-':>9}"
-        lines.append(f"{model:<12} {s['engine']:<8} {report.device:<7} {shape:<10} "
-                     f"{s['images_per_second']['median']:>9.1f} "
-                     f"{s['images_per_second']['spread']:>7.1%} "
-                     f"{s['ms_per_batch']['p50']:>8.3f} {s['ms_per_batch']['p90']:>8.3f} "
-                     f"{s['ms_per_batch']['p99']:>8.3f} {ratio}")
-    return "\n".join(lines) + "\n"
+        cells.append((model, s["engine"], str(report.device), "x".join(map(str, given.shape)),
+                      f"{s['images_per_second']['median']:.1f}",
+                      f"{s['images_per_second']['spread']:.1%}",
+                      f"{s['ms_per_batch']['p50']:.3f}", f"{s['ms_per_batch']['p90']:.3f}",
+                      f"{s['ms_per_batch']['p99']:.3f}",
+                      f"{s['reference']['ratio']:.4f}" if "reference" in s else "-"))
+    widths = [max(len(row[i]) for row in cells) for i in range(len(BENCH_COLUMNS))]
+    return "".join("  ".join(cell.ljust(width) if i < 4 else cell.rjust(width)
+                             for i, (cell, width) in enumerate(zip(row, widths, strict=True)))
+                   .rstrip() + "\n" for row in cells)

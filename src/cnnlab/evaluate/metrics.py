@@ -59,12 +59,17 @@ class ClassificationReport:
         lines.append(f"top-1 accuracy: {self.top1:.4f}   top-5 accuracy: {self.top5:.4f}   "
                      f"({self.images} images)")
         lines.append("")
-        lines.append("confusion matrix (rows: true class, columns: predicted)")
-        short = [name[:7] for name in self.classes]
-        cell = max(7, len(str(self.confusion.max())))
-        lines.append(" " * width + "  " + " ".join(f"{s:>{cell}}" for s in short))
-        for name, row in zip(self.classes, self.confusion, strict=True):
-            lines.append(f"{name:<{width}}  " + " ".join(f"{v:>{cell}}" for v in row))
+        lines.append("confusion matrix (rows: true class; columns: predicted, numbered as "
+                     "the rows)")
+        # whole names down the side, numbers across: long names neither cut nor misaligned
+        numbered = [f"{i:>{len(str(len(self.classes) - 1))}} {name}"
+                    for i, name in enumerate(self.classes)]
+        side = max(map(len, numbered))
+        cell = max(len(str(len(self.classes) - 1)), len(str(self.confusion.max())), 3)
+        lines.append(" " * side + "  " + " ".join(f"{i:>{cell}}"
+                                                  for i in range(len(self.classes))))
+        for name, row in zip(numbered, self.confusion, strict=True):
+            lines.append(f"{name:<{side}}  " + " ".join(f"{v:>{cell}}" for v in row))
         return "\n".join(lines) + "\n"
 
 
