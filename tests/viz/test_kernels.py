@@ -158,3 +158,30 @@ def test_a_zoo_model_with_a_weights_file(trained_run, tmp_path, capsys):
     assert main(["viz", "kernels", str(trained_run), "-o", str(tmp_path / "run.png")]) == 0
     np.testing.assert_array_equal(np.asarray(Image.open(out))[40:],  # below the titles
                                   np.asarray(Image.open(tmp_path / "run.png"))[40:])
+
+
+def test_a_deep_layer_shows_its_first_kernels_one_to_a_row(tmp_path):
+    """256 kernels of 3x3x384 would be 98,304 tiles of noise: by default 16 kernels, each a
+    row of its first 16 input channels, and the title says what was left out."""
+    weight = np.random.default_rng(0).standard_normal((256, 384, 3, 3)).astype(np.float32)
+    grid = kernel_grid(weight, "CONV3")
+    assert grid.title == ("CONV3: the first 16 of 256 kernels of 3x3x384 (one grey tile per "
+                          "input channel (the first 16 of 384 per kernel), normalised per "
+                          "tile)")
+    assert (len(grid.tiles), grid.columns) == (16 * 16, 16)
+    saved = _saved(grid, tmp_path)
+    for kernel, channel in ((0, 0), (5, 15), (15, 7)):  # row = kernel, column = channel
+        left, top, _, _ = grid.tile_box(kernel * 16 + channel)
+        tile = saved[top:top + 3 * grid.scale:grid.scale, left:left + 3 * grid.scale:grid.scale]
+        assert np.array_equal(tile, _expected_tile(weight[kernel, channel][None]))
+    assert max(grid.image.size) < 1200  # readable on a screen
+    fewer = kernel_grid(weight, "CONV3", max_kernels=4)
+    assert len(fewer.tiles) == 4 * 16 and "the first 4 of 256 kernels" in fewer.title
+    with pytest.raises(ValueError, match="--max-kernels must be at least 1, got 0"):
+        kernel_grid(weight, "CONV3", max_kernels=0)
+
+
+def test_a_first_layers_whole_bank_is_the_default():
+    weight = np.zeros((96, 3, 11, 11), np.float32)
+    grid = kernel_grid(weight, "CONV1")
+    assert len(grid.tiles) == 96 and "first" not in grid.title

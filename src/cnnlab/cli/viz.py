@@ -21,7 +21,7 @@ def _kernels(args) -> int:
     from cnnlab.viz.canvas import save_png
     from cnnlab.viz.run_figures import run_kernels
 
-    grid = run_kernels(_model(args), layer=args.layer)
+    grid = run_kernels(_model(args), layer=args.layer, max_kernels=args.max_kernels)
     save_png(grid.image, args.output)
     print(f"wrote {args.output}: {grid.title}")
     return 0
@@ -185,6 +185,10 @@ def add_viz(commands) -> None:
     kernels.add_argument("--layer", help="which convolution: its number in the forward pass "
                                          "(3, or CONV3) or its module's name (default: the "
                                          "first)")
+    kernels.add_argument("--max-kernels", type=int, metavar="K",
+                         help="draw the first K kernels (default: a first layer's whole bank "
+                              "up to 96; 16 of a deeper layer's, each a row of its first 16 "
+                              "input channels)")
     add_target_options(kernels)
     kernels.add_argument("-o", "--output", required=True, help="the .png to write")
     kernels.set_defaults(handler=_kernels)

@@ -28,13 +28,12 @@ from cnnlab.models.summary import summarize
 from cnnlab.viz import canvas
 from cnnlab.viz.attribution import attribute, softmax, spatial_layers
 from cnnlab.viz.features import signed_grey
-from cnnlab.viz.kernels import kernel_grid
+from cnnlab.viz.kernels import default_max_kernels, kernel_grid
 from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
 from cnnlab.viz.run_figures import load_run
 
 EVERY_BLOCK = 1 << 30  # trace_stages' block count that never stops early
 CHANNELS_SHOWN = 64  # feature maps drawn by default (ask for more with channels=)
-KERNELS_SHOWN = 16  # kernels drawn by default for a layer reading many channels
 UPLOADS_KEPT = 32  # per model; the oldest is forgotten first
 PAGE_LIMIT = 200  # images a gallery request lists at most
 
@@ -228,10 +227,9 @@ class ExploredModel:
     def kernels(self, layer=None, first=None) -> dict:
         conv = choose_conv(self.convs, None if layer in (None, "") else str(layer))
         out, channels = conv.weight.shape[:2]
-        many = channels not in (1, 3)
-        shown = out if first in (None, "") and not many else \
-            min(out, KERNELS_SHOWN if first in (None, "") else _count(first, "first", 1))
-        grid = kernel_grid(conv.weight[:shown], f"{conv.label} of {self.target.name}")
+        shown = min(out, default_max_kernels(channels) if first in (None, "")
+                    else _count(first, "first", 1))
+        grid = kernel_grid(conv.weight, f"{conv.label} of {self.target.name}", shown)
         return {"number": conv.number, "label": conv.label, "module": conv.module,
                 "shape": _shape(conv.weight.shape), "shown": shown, "title": grid.title,
                 "stride": list(conv.stride), "png": canvas.png_data_url(grid.image)}

@@ -72,16 +72,33 @@ def kernel_tiles(weight: np.ndarray) -> tuple[np.ndarray, str]:
         f"one grey tile per input channel ({channels} per kernel), normalised per tile"
 
 
-def kernel_grid(weight: np.ndarray, layer: str) -> KernelGrid:
-    """Draw `weight` (out, in, kh, kw) as a grid titled with `layer`'s name."""
-    tiles, how = kernel_tiles(weight)
+def default_max_kernels(channels: int) -> int:
+    """How many kernels a grid shows unless asked: a first layer's whole bank (AlexNet's 96
+    in 6 rows), or for a deeper layer, whose kernel is a row of input channels, 16 rows."""
+    return 96 if channels in (1, 3) else 16
+
+
+def kernel_grid(weight: np.ndarray, layer: str, max_kernels: int | None = None) -> KernelGrid:
+    """Draw `weight` (out, in, kh, kw) as a grid titled with `layer`'s name: its first
+    `max_kernels` kernels (default_max_kernels), and of a deep layer's kernels their first
+    16 input channels, one kernel to a row; the title says what was left out."""
     out, channels, kh, kw = np.shape(weight)
+    limit = default_max_kernels(channels) if max_kernels is None else max_kernels
+    if limit < 1:
+        raise ValueError(f"--max-kernels must be at least 1, got {limit}")
+    shown_in = channels if channels in (1, 3) else min(channels, MAX_COLUMNS)
+    shown = min(out, limit)
+    tiles, how = kernel_tiles(np.asarray(weight)[:shown, :shown_in])
     count = len(tiles)
-    columns = channels if channels not in (1, 3) and channels <= MAX_COLUMNS else \
-        min(count, MAX_COLUMNS)
+    columns = shown_in if channels not in (1, 3) else min(count, MAX_COLUMNS)
     rows = -(-count // columns)
     scale = max(1, round(TILE_TARGET / max(kh, kw)))
-    title = f"{layer}: {out} kernels of {kh}x{kw}x{channels} ({how})"
+    kept = "" if shown == out else f"the first {shown} of "
+    title = f"{layer}: {kept}{out} kernels of {kh}x{kw}x{channels} ({how}"
+    if shown_in < channels:
+        title = title.replace(f"({shown_in} per kernel)", f"(the first {shown_in} of "
+                                                           f"{channels} per kernel)")
+    title += ")"
     title_height = canvas.text_size(title, TITLE_SIZE)[1] + 2 * MARGIN
     grid_w = columns * (kw * scale + BORDER) - BORDER
     grid_h = rows * (kh * scale + BORDER) - BORDER

@@ -36,11 +36,13 @@ def trained_model(target: Target | str, model=None):
     return target, model if model is not None else target.build()
 
 
-def run_kernels(target: Target | str, model=None, layer: str | None = None) -> KernelGrid:
-    """The kernels of the first convolution, or of the one `layer` names (see choose_conv)."""
+def run_kernels(target: Target | str, model=None, layer: str | None = None,
+                max_kernels: int | None = None) -> KernelGrid:
+    """The kernels of the first convolution, or of the one `layer` names (see choose_conv),
+    at most `max_kernels` of them (kernel_grid's default)."""
     target, model = trained_model(target, model)
     conv = choose_conv(conv_layers(model, target.spec.shape), layer)
-    return kernel_grid(conv.weight, f"{conv.label} of {target.name}")
+    return kernel_grid(conv.weight, f"{conv.label} of {target.name}", max_kernels)
 
 
 def test_image(target: Target, index: int, data_dir: str | None = None):
