@@ -305,3 +305,24 @@ def test_frame_ms_and_a_still_strip_for_slides(tmp_path, capsys):
         assert main(["viz", "animate", "conv", "--input", "4", "--kernel", "3", *arguments,
                      "-o", str(tmp_path / "x.gif")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_each_max_pooling_frame_outlines_the_winning_cell(tmp_path):
+    """The cell the output takes: torch's index for each window (the first of equal maxima
+    in the window's row-major order), outlined in every frame, and no other cell."""
+    values = parse_values(WORKED_INPUT)
+    plan = pool_plan(values, 3, 1)
+    animation = anim.animate(plan)
+    animation.save(tmp_path / "pool.gif")
+    frames = _frames(tmp_path / "pool.gif")
+    _, indices = torch.nn.functional.max_pool2d(torch.tensor(values)[None, None], 3, 1,
+                                                return_indices=True)
+    rows, cols = plan.grid_shape
+    for index, (frame, window) in enumerate(zip(frames, plan.windows, strict=True)):
+        expected = divmod(int(indices.flatten()[index]), values.shape[1])
+        assert window.winner == expected
+        for row, col in itertools.product(range(rows), range(cols)):
+            box = animation.layout.input_box(row, col)
+            outlined = _close(frame[box[1] + 1, (box[0] + box[2]) // 2], anim.CURRENT)
+            assert outlined == ((row, col) == expected), (index, row, col)
+    assert all(window.winner is None for window in pool_plan(values, 3, 1, mode="avg").windows)

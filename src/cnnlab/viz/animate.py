@@ -201,6 +201,9 @@ def animate(plan: Plan, frame_ms: int = FRAME_MS) -> Animation:
                                     number(other.value), value_size, fill=_text_colour(fill))
         box = layout.output_box(window.out_row, window.out_col)
         draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], outline=CURRENT, width=3)
+        if window.winner is not None:  # the cell max pooling takes, outlined as its output
+            box = layout.input_box(*window.winner)
+            draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], outline=CURRENT, width=3)
         if window.expression:
             canvas.centred_text(draw, width / 2, label_y + 26, window.expression, 13)
         frames.append(frame)

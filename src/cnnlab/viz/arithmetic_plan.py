@@ -41,6 +41,9 @@ class Window:
     taps: list[Tap]
     value: float | None  # the output cell's value (None without input values)
     expression: str  # how the value comes out of the window, e.g. "max(3, 3, 2, ...) = 3"
+    # max pooling: the cell (row, col in the drawn grid) whose value the output takes, the
+    # first of equal ones in the window's row-major order, as torch's indices say
+    winner: tuple[int, int] | None = None
 
 
 @dataclass
@@ -307,8 +310,11 @@ def pool_plan(values: np.ndarray, kernel, stride=None, padding=0, mode: str = "m
                     for a in range(kernel[0]) for b in range(kernel[1])]
             value = float(plan.output[out_row, out_col])
             counted = [t for t in taps if plan.kinds[t.row, t.col] != BEYOND]
+            winner = next(((t.row, t.col) for t in counted if plan.values[t.row, t.col] == value),
+                          None) if mode == "max" else None
             plan.windows.append(Window(out_row, out_col, taps, value,
-                                       _pool_expression(plan.values, counted, mode, value)))
+                                       _pool_expression(plan.values, counted, mode, value),
+                                       winner))
     return plan
 
 
