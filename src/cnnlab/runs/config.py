@@ -54,6 +54,10 @@ class TrainConfig:
     source_sha256: str | None = None
     # The named recipe the run started from (`cnnlab recipes`); a record, set by --recipe.
     recipe: str | None = None
+    # Fine-tuning (train/initial.py): the run or weights file the run starts from, and the
+    # layers (name prefixes) that stay as loaded
+    init: str | None = None
+    freeze: list[str] | None = None
 
     def augmentations(self) -> list[str]:
         return [name for name in self.augment.split(",") if name.strip()]
@@ -111,6 +115,9 @@ class TrainConfig:
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
         if self.threads is not None:
             positive("threads", self.threads)
+        if self.freeze is not None and (not isinstance(self.freeze, list) or not all(
+                isinstance(prefix, str) and prefix for prefix in self.freeze)):
+            raise ValueError(f"freeze must be a list of layer names, got {self.freeze!r}")
         return self
 
     def run_dir(self) -> Path:
@@ -164,18 +171,17 @@ def to_toml(config: TrainConfig) -> str:
 
 def values_to_toml(values: dict) -> str:
     """Configuration values (TrainConfig's names) as TOML lines; None values omitted."""
-    lines = []
-    for key, value in values.items():
-        if value is None:
-            continue
+    def toml(value) -> str:
         if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (int, float)):
-            text = repr(value)
-        else:
-            text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        lines.append(f"{key} = {text}")
-    return "\n".join(lines) + "\n"
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (list, tuple)):  # --freeze's layer names
+            return "[" + ", ".join(map(toml, value)) + "]"
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "".join(f"{key} = {toml(value)}\n" for key, value in values.items()
+                   if value is not None)
 
 
 def defaults() -> dict:

@@ -11,11 +11,8 @@ step, then saved the same way mid-epoch.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -40,6 +37,8 @@ from cnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.runs.config import TrainConfig
 from cnnlab.train import distributed
 from cnnlab.train.extending import new_length, replanned
+from cnnlab.train.initial import freeze, initialise
+from cnnlab.train.interrupt import deferred_interrupt
 from cnnlab.train.schedule import learning_rate
 
 HEADER = (f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'val loss':>8}  "
@@ -48,20 +47,6 @@ HEADER = (f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'val loss':>8} 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and step."""
-
-
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C into a flag the loop reads between steps, so a step is never cut in half."""
-    pressed = []
-    if threading.current_thread() is threading.main_thread():  # signals reach only that one
-        previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
-        try:
-            yield lambda: bool(pressed)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    else:
-        yield lambda: False
 
 
 class Run:
@@ -94,10 +79,12 @@ class Run:
         self.report = report if self.cluster.is_main else (lambda line: None)
         self.channels_last = not is_user_model(config.model)  # see TorchEngine.prepare
         self.model = self.engine.prepare(model, self.device, self.channels_last)
+        if config.freeze:
+            report(freeze(self.model, config.freeze))
         self.net = self.cluster.wrap(self.model, self.device)  # what the step calls
         self.optimizer = self.engine.optimizer(
-            config.optimizer, self.model.parameters(), config.lr, config.momentum,
-            config.nesterov, config.weight_decay, self.device)
+            config.optimizer, [p for p in self.model.parameters() if p.requires_grad],
+            config.lr, config.momentum, config.nesterov, config.weight_decay, self.device)
         self.scaler = self.engine.grad_scaler(self.device, config.amp)
         self.data = {split: tuple(torch.from_numpy(array).to(self.device) for array in pair)
                      for split, pair in (("train", splits.train), ("val", splits.val),
@@ -329,6 +316,8 @@ def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
         if is_user_model(config.model) else None
     before = layout.sha256_of(original) if original else None
     run = Run(replace(config, source=None, source_sha256=None), report, original)
+    if config.init:  # a resumed run has its own weights: the init is read at the start alone
+        run.report(initialise(run.model, config.init, len(run.spec.classes)))
     if run.cluster.is_main:
         folder.mkdir(parents=True, exist_ok=True)
         if original is not None:

@@ -1,0 +1,111 @@
+"""Fine-tuning: a run that starts from other weights (`--init RUN_OR_WEIGHTS`) and keeps some
+of its layers as they are (`--freeze PREFIX ...`).
+
+The layers whose names and shapes match load; a head whose class count differs starts
+afresh (the new task's classes are not the old one's); any other layer that differs is
+refused, naming it, since such weights were made for another network. What loaded, what
+started afresh and what the init held beyond the model is said in the run's first lines.
+
+A frozen layer's parameters get no gradient and no optimizer step, and a frozen batch norm
+runs on its loaded statistics (eval mode even while the rest trains), so a frozen layer ends
+the run bit-identical to how it began."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.models.engines import engine_of
+from cnnlab.models.weights import read_state_dict
+from cnnlab.runs import folder as layout
+
+
+def init_weights(source: str) -> dict[str, np.ndarray]:
+    """The weights `source` names: a run folder (its final weights, else its checkpoint's),
+    a checkpoint, or a .safetensors or torch state-dict file."""
+    path = Path(source)
+    if path.is_dir():
+        for name in (layout.WEIGHTS, layout.CHECKPOINT):
+            if (path / name).is_file():
+                layout.check_weights_file(path / name)
+                return read_state_dict(path / name)
+        raise FileNotFoundError(f"--init {source}: a folder with neither {layout.WEIGHTS} nor "
+                                f"{layout.CHECKPOINT} (is it a run folder?)")
+    if path.is_file() and path.name in layout.WEIGHTS_FILES:
+        layout.check_weights_file(path)
+    return read_state_dict(path)
+
+
+def _head(own: dict[str, tuple[int, ...]], num_classes: int) -> set[str]:
+    """The output layer's tensors: those of the last layer with parameters, when its first
+    dimension is the number of classes."""
+    layers = [key.rpartition(".")[0] for key in own]
+    last = layers[-1] if layers else None
+    keys = {key for key in own if key.rpartition(".")[0] == last}
+    return keys if keys and all(own[key][:1] == (num_classes,) for key in keys) else set()
+
+
+def initialise(model, source: str, num_classes: int) -> str:
+    """Load into `model` what of `source` fits it; the line the run says about it."""
+    given = init_weights(source)
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    head = _head(own, num_classes)
+    fits = {key: value for key, value in given.items()
+            if key in own and tuple(value.shape) == own[key]}
+    differing = [key for key in own if key in given and key not in fits]  # the model's order
+    afresh = [key for key in differing if key in head]
+    wrong = [f"{key} (here {own[key]}, in the init {tuple(given[key].shape)})"
+             for key in differing if key not in head]
+    if wrong:
+        raise ValueError(f"--init {source} was made for another network: "
+                         f"{', '.join(wrong[:4])}{' and more' if len(wrong) > 4 else ''}")
+    if not fits:
+        raise ValueError(f"--init {source}: none of its tensors has a name and shape of this "
+                         f"model's (it has {', '.join(list(given)[:3])}...; the model "
+                         f"{', '.join(list(own)[:3])}...)")
+    engine_of(model).load_weights(model, fits)
+    line = f"initialised from {source}: {len(fits)} of {len(own)} tensors loaded"
+    if afresh:
+        classes = given[afresh[0]].shape[0]
+        line += (f"; the head ({', '.join(afresh)}) starts afresh: {classes} classes in the "
+                 f"init, {num_classes} here")
+    kept = [key for key in own if key not in fits and key not in afresh]
+    if kept:
+        line += f"; not in the init, so as initialised: {', '.join(kept)}"
+    ignored = [key for key in given if key not in own]
+    if ignored:
+        line += f"; in the init but not in this model, left out: {', '.join(ignored)}"
+    return line
+
+
+def freeze(model, prefixes: list[str]) -> str:
+    """Freeze the parameters whose names start with one of `prefixes` (a module's name, as
+    `conv1` or `layer1.0`); the line the run says about it."""
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [prefix for prefix in prefixes
+                 if not any(_under(name, prefix) for name in names)]
+    if unmatched:
+        modules = list(dict.fromkeys(name.rpartition(".")[0] for name in names))
+        raise ValueError(f"--freeze {' '.join(unmatched)}: no parameter is under it; the "
+                         f"model's layers are {', '.join(modules)}")
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        if any(_under(name, prefix) for prefix in prefixes):
+            parameter.requires_grad_(False)
+            frozen += int(np.prod(parameter.shape))
+    for name, module in model.named_modules():
+        if name and any(_under(name, prefix) for prefix in prefixes):
+            # its batch norm keeps the statistics it was loaded with
+            module.register_forward_pre_hook(_stay_in_eval)
+    return (f"frozen: {', '.join(prefixes)} ({frozen:,} parameters stay as they are; "
+            f"{sum(int(np.prod(p.shape)) for p in model.parameters() if p.requires_grad):,} "
+            "train)")
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _stay_in_eval(module, _inputs) -> None:
+    module.training = False
