@@ -18,6 +18,7 @@ from cnnlab.evaluate.onnx_export import file_contract
 from cnnlab.models.build import check_fits
 from cnnlab.models.user import load_user_model
 from cnnlab.runs import folder as layout
+from tests.scratch.test_tutorials import TUTORIAL
 
 # What a student writes after the PyTorch tutorial: torch.nn, a class that takes the number
 # of classes, and `.view()` to flatten (which needs the NCHW layout).
@@ -296,32 +297,10 @@ def test_a_network_that_makes_its_weights_in_its_first_forward_trains(tmp_path, 
     _run(capsys, "export", "run", "-o", "lazy.onnx")
 
 
-# PyTorch's CIFAR-10 tutorial network, as a student brings it to Fashion-MNIST: `16 * 5 * 5`
-# is the flattened size on 32x32 images, not on 28x28 ones.
-TUTORIAL_NET = '''
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-'''
+# PyTorch's CIFAR-10 tutorial network, as a student brings it to Fashion-MNIST: one input
+# channel, but `16 * 5 * 5`, the flattened size on 32x32 images, not on 28x28 ones.
+TUTORIAL_NET = TUTORIAL.split("\n\nnet = Net()")[0].replace(
+    "nn.Conv2d(3, 6, 5)", "nn.Conv2d(1, 6, 5)").replace("import torch.optim as optim\n", "")
 
 FLATTENED = ("fc1 (Linear) expects 400 input features but its input is 256, the 16x4x4 "
              "feature map flattened: for a 28x28 input the flattened size is 16*4*4; write "
