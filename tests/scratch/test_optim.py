@@ -1,4 +1,4 @@
-"""SGD, Adam and AdamW follow torch's update formulas step for step."""
+"""SGD, Adam, AdamW and RMSprop follow torch's update formulas step for step."""
 
 import numpy as np
 import pytest
@@ -53,6 +53,22 @@ def test_sgd_matches_torch(options):
                                   (scratch_optim.AdamW, torch.optim.AdamW)])
 def test_adam_and_adamw_match_torch(options, pair):
     ours, theirs, _ = _trajectories(*pair, **options)
+    for mine, reference in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-10)
+
+
+RMSPROP_OPTIONS = [
+    dict(lr=0.01),
+    dict(lr=0.01, alpha=0.9, eps=1e-6),
+    dict(lr=0.01, momentum=0.9),
+    dict(lr=0.01, centered=True, weight_decay=0.1),
+    dict(lr=0.01, momentum=0.5, centered=True, maximize=True),
+]
+
+
+@pytest.mark.parametrize("options", RMSPROP_OPTIONS)
+def test_rmsprop_matches_torch(options):
+    ours, theirs, _ = _trajectories(scratch_optim.RMSprop, torch.optim.RMSprop, **options)
     for mine, reference in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-10)
 

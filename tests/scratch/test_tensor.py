@@ -54,6 +54,12 @@ UNARY = [
     (lambda a: a[1:, ::2], lambda a: a[1:, ::2]),
     (lambda a: a[:, [0, 2, 0]], lambda a: a[:, [0, 2, 0]]),  # repeated index accumulates
     (lambda a: a.double().float(), lambda a: a.double().float()),
+    (lambda a: a.sin() * a.cos(), lambda a: a.sin() * a.cos()),
+    (lambda a: scratch.sin(a) + scratch.cos(a), lambda a: torch.sin(a) + torch.cos(a)),
+    (lambda a: scratch.flatten(a, 1), lambda a: torch.flatten(a, 1)),
+    # a tensor exponent, broadcast (the tutorial's x.unsqueeze(-1).pow(torch.tensor([1, 2, 3])))
+    (lambda a: a.unsqueeze(-1).pow(scratch.tensor([1, 2, 3])),
+     lambda a: a.unsqueeze(-1).pow(torch.tensor([1, 2, 3]))),
 ]
 
 
@@ -147,3 +153,36 @@ def test_truth_value_follows_numpy():
     assert Tensor([1.0]) != Tensor([2.0])
     with pytest.raises(ValueError, match="ambiguous"):
         bool(Tensor([1.0, 2.0]) == Tensor([1.0, 2.0]))
+
+
+def test_a_tensor_exponent_gets_its_gradient_too():
+    check_op(lambda a, e: a.abs().pow(e), lambda a, e: a.abs().pow(e), randn(2, 3), randn(3))
+
+
+def test_linspace_and_index_are_torchs():
+    np.testing.assert_allclose(scratch.linspace(-3.0, 3.0, 7).data,
+                               torch.linspace(-3.0, 3.0, 7).numpy())
+    assert scratch.linspace(0, 1, 5).dtype == np.float32
+    classes = ("plane", "car", "bird")
+    assert classes[scratch.tensor([2, 0])[0]] == "bird"  # a 0-d integer tensor indexes
+    with pytest.raises(TypeError, match="only integer tensors of a single element"):
+        classes[scratch.tensor(1.0)]
+
+
+def test_a_function_of_ones_own_gives_torchs_gradients():
+    """torch.autograd.Function as the tutorial writes it (LegendrePolynomial3)."""
+    def legendre(lib):
+        class Legendre(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, input):
+                ctx.save_for_backward(input)
+                return 0.5 * (5 * input ** 3 - 3 * input)
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                input, = ctx.saved_tensors
+                return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+        return lambda x, w: (Legendre.apply(x * w) * w).sum()
+
+    check_op(legendre(scratch), legendre(torch), randn(4, 3), randn(3))

@@ -18,6 +18,7 @@ from cnnlab.scratch.tensor import (
     Tensor,
     cat,
     clamp,
+    cos,
     exp,
     flatten,
     flip,
@@ -29,6 +30,7 @@ from cnnlab.scratch.tensor import (
     no_grad,
     reshape,
     sigmoid,
+    sin,
     sqrt,
     stack,
     tanh,
@@ -114,6 +116,15 @@ def arange(start, end=None, step=1, dtype=None, device=None,
     return _new(values, device, requires_grad, "arange")
 
 
+def linspace(start, end, steps: int, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """`steps` values evenly from `start` to `end`, both included (float32 by default)."""
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be an integer >= 0, got {steps!r}")
+    values = np.linspace(start, end, steps, dtype=np.float64).astype(dtype or np.float32)
+    return _new(values, device, requires_grad, "linspace")
+
+
 def max(input, dim=None, keepdim: bool = False):
     """`torch.max(t)`, `torch.max(t, dim)` ((values, indices)) or `torch.max(a, b)`."""
     return _as_tensor(input).max(dim, keepdim)
@@ -153,6 +164,7 @@ __all__ = [
     "argmax",
     "cat",
     "clamp",
+    "cos",
     "cuda",
     "device",
     "double",
@@ -167,6 +179,7 @@ __all__ = [
     "get_rng_state",
     "int64",
     "is_grad_enabled",
+    "linspace",
     "load",
     "log",
     "long",
@@ -188,6 +201,7 @@ __all__ = [
     "save",
     "set_rng_state",
     "sigmoid",
+    "sin",
     "sqrt",
     "stack",
     "sum",

@@ -8,6 +8,7 @@ from cnnlab.scratch.tensor.elementwise import (
     add,
     cast,
     clamp,
+    cos,
     div,
     exp,
     log,
@@ -17,6 +18,7 @@ from cnnlab.scratch.tensor.elementwise import (
     pow_,
     relu,
     sigmoid,
+    sin,
     sqrt,
     sub,
     tanh,
@@ -36,7 +38,7 @@ from cnnlab.scratch.tensor.shapes import (
 )
 
 __all__ = ["Tensor", "ValuesIndices", "_normalise_dims", "_record", "abs_", "add", "cast",
-           "cat", "clamp", "div", "exp", "extreme", "flatten", "flip", "getitem",
+           "cat", "clamp", "cos", "div", "exp", "extreme", "flatten", "flip", "getitem",
            "is_grad_enabled", "log", "matmul", "maximum", "mean", "minimum", "mul",
            "named_op", "no_grad", "observe_ops", "permute", "pow_", "relu", "reshape",
-           "setitem", "sigmoid", "sqrt", "stack", "sub", "sum_", "tanh", "unbroadcast"]
+           "setitem", "sigmoid", "sin", "sqrt", "stack", "sub", "sum_", "tanh", "unbroadcast"]

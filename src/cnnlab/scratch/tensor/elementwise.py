@@ -57,14 +57,25 @@ def div(a, b) -> Tensor:
 
 
 @tensor_method("__pow__", "pow")
-def pow_(a: Tensor, exponent: float) -> Tensor:
-    if isinstance(exponent, Tensor):
-        raise TypeError("pow: only a Python number is supported as the exponent")
+def pow_(a: Tensor, exponent) -> Tensor:
+    """`a ** exponent`, the exponent a number or a tensor broadcast against `a` (the
+    tutorial's `x.unsqueeze(-1).pow(torch.tensor([1, 2, 3]))`); an integer exponent keeps
+    `a`'s dtype, as in torch."""
+    if not isinstance(exponent, Tensor):
+        def backward(g):
+            return (g * exponent * a.data ** (exponent - 1),)
 
-    def backward(g):
-        return (g * exponent * a.data ** (exponent - 1),)
+        return _record(a.data**exponent, (a,), backward)
+    kind = a.dtype if exponent.dtype.kind in "biu" else np.result_type(a.dtype, exponent.dtype)
+    e = exponent.data.astype(kind)
+    out = (a.data**e).astype(kind)
 
-    return _record(a.data**exponent, (a,), backward)
+    def backward_both(g):
+        ga = unbroadcast(g * e * a.data ** (e - 1), a.shape) if a.requires_grad else None
+        ge = unbroadcast(g * out * np.log(a.data), e.shape) if exponent.requires_grad else None
+        return ga, ge
+
+    return _record(out, (a, exponent), backward_both)
 
 
 @tensor_method("exp")
@@ -76,6 +87,16 @@ def exp(a: Tensor) -> Tensor:
 @tensor_method("log")
 def log(a: Tensor) -> Tensor:
     return _record(np.log(a.data), (a,), lambda g: (g / a.data,))
+
+
+@tensor_method("sin")
+def sin(a: Tensor) -> Tensor:
+    return _record(np.sin(a.data), (a,), lambda g: (g * np.cos(a.data),))
+
+
+@tensor_method("cos")
+def cos(a: Tensor) -> Tensor:
+    return _record(np.cos(a.data), (a,), lambda g: (-g * np.sin(a.data),))
 
 
 @tensor_method("tanh")
