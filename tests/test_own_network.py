@@ -267,7 +267,7 @@ def test_every_train_option_shows_its_default(capsys):
     settings = [action for action in commands["train"]._actions
                 if action.option_strings and action.dest not in ("help", "config", "recipe",
                                                                  "resume")]
-    assert len(settings) == 22  # every setting TrainConfig has, but model and the source
+    assert len(settings) == 24  # every setting TrainConfig has, but model and the source
     for action in settings:
         assert "default" in (action.help or ""), action.option_strings
     with pytest.raises(SystemExit):

@@ -105,11 +105,12 @@ def add_train(commands) -> None:
     train.add_argument("--init", metavar="RUN_OR_WEIGHTS",
                        help="fine-tune: start from a run's weights (or a checkpoint, a "
                             ".safetensors or a torch state-dict file): the layers that match "
-                            "load, a head for another number of classes starts afresh")
+                            "load, a head for another number of classes starts afresh "
+                            "(default none: the model's own initialisation)")
     train.add_argument("--freeze", nargs="+", metavar="PREFIX",
                        help="keep these layers as loaded (module names or prefixes: conv1 "
                             "layer1): no gradient, no step, batch norm on its loaded "
-                            "statistics")
+                            "statistics (default none: every layer trains)")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.set_defaults(handler=_train)
 
