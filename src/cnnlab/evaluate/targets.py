@@ -5,7 +5,9 @@
   network of the user's own is rebuilt from the run's copy of its source;
 - an .onnx file: pixels in [0, 1] in, whatever its graph holds;
 - a model named bare: a zoo name, `path/to/net.py:Name` or `package.module:factory`, with
-  `--weights` (or its initial weights), `--dataset` and `--normalize` saying what it receives.
+  `--weights` (or its initial weights), `--dataset` and `--normalize` saying what it receives;
+- `pretrained:NAME`, one of the networks cnnlab ships (cnnlab.models.pretrained), which knows
+  its model, dataset and contract as a run does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cnnlab.data import datasets
 from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
 from cnnlab.data.splits import Splits, run_splits
 from cnnlab.models.build import build_model, on_engine
+from cnnlab.models.pretrained import is_pretrained, pretrained
 from cnnlab.models.user import is_user_model
 from cnnlab.models.weights import load_state, read_state_dict
 from cnnlab.models.zoo import is_zoo_model, model_info
@@ -29,7 +32,7 @@ from cnnlab.runs.config import TrainConfig
 
 @dataclass
 class Target:
-    kind: str  # "run", "checkpoint", "onnx" or "model"
+    kind: str  # "run", "checkpoint", "onnx", "model" or "pretrained"
     path: Path | None  # what was named: a folder or file (None for a bare model name)
     folder: Path | None  # the run folder (None for an .onnx file or a bare model)
     spec: datasets.DatasetSpec
@@ -56,6 +59,8 @@ class Target:
 
     def result_path(self) -> Path:
         """Where this target's eval.json goes by default."""
+        if self.kind == "pretrained":  # not inside the installed package: here
+            return Path(f"{self.name}-{self.spec.name}-{layout.EVALUATION}")
         if self.folder is not None:
             return self.folder / layout.EVALUATION
         if self.path is not None:
@@ -154,10 +159,25 @@ def _model_target(name: str, dataset: str | None, weights: str | None,
                   Path(weights) if weights is not None else None)
 
 
+def _pretrained_target(text: str, dataset: str | None, weights: str | None,
+                       normalize: str | None) -> Target:
+    entry = pretrained(text)
+    if weights is not None:
+        raise ValueError(f"{text} brings its own weights; drop --weights")
+    config = TrainConfig(model=entry.model, dataset=entry.dataset, normalize=entry.normalize,
+                         val_size=0).validate()  # its weights saw the whole training set
+    _same_contract(config, normalize, text)
+    spec = _dataset(config.dataset, dataset, text)
+    return Target("pretrained", None, None, spec, config, read_state_dict(entry.path),
+                  entry.path)
+
+
 def load_target(target: str | Path, dataset: str | None = None, weights: str | None = None,
                 normalize: str | None = None) -> Target:
     """Resolve what a command is pointed at (see the module's docstring)."""
     text = str(target)
+    if is_pretrained(text):
+        return _pretrained_target(text, dataset, weights, normalize)
     path = Path(text)
     if path.exists():
         if weights is not None:

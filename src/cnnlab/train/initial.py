@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.models.engines import engine_of
+from cnnlab.models.pretrained import is_pretrained, pretrained
 from cnnlab.models.weights import read_state_dict
 from cnnlab.runs import folder as layout
 
 
 def init_weights(source: str) -> dict[str, np.ndarray]:
     """The weights `source` names: a run folder (its final weights, else its checkpoint's),
-    a checkpoint, or a .safetensors or torch state-dict file."""
+    a checkpoint, a .safetensors or torch state-dict file, or cnnlab's `pretrained:NAME`."""
+    if is_pretrained(source):
+        return read_state_dict(pretrained(source).path)
     path = Path(source)
     if path.is_dir():
         for name in (layout.WEIGHTS, layout.CHECKPOINT):
