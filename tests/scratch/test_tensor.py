@@ -170,19 +170,15 @@ def test_linspace_and_index_are_torchs():
 
 
 def test_a_function_of_ones_own_gives_torchs_gradients():
-    """torch.autograd.Function as the tutorial writes it (LegendrePolynomial3)."""
+    """torch.autograd.Function as the tutorial writes it (its LegendrePolynomial3, run from
+    the tutorial's own text on each engine)."""
+    from tests.scratch.test_learning_pytorch import FUNCTION
+
+    definition = FUNCTION.split("\n\n\ndtype")[0].replace("import torch\n", "")
+
     def legendre(lib):
-        class Legendre(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, input):
-                ctx.save_for_backward(input)
-                return 0.5 * (5 * input ** 3 - 3 * input)
-
-            @staticmethod
-            def backward(ctx, grad_output):
-                input, = ctx.saved_tensors
-                return grad_output * 1.5 * (5 * input ** 2 - 1)
-
-        return lambda x, w: (Legendre.apply(x * w) * w).sum()
+        scope = {"torch": lib}
+        exec(definition, scope)  # the class as published
+        return lambda x, w: (scope["LegendrePolynomial3"].apply(x * w) * w).sum()
 
     check_op(legendre(scratch), legendre(torch), randn(4, 3), randn(3))
