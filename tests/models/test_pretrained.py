@@ -60,3 +60,15 @@ def test_fine_tuning_starts_from_a_shipped_network(tmp_path, capsys):
             in capsys.readouterr().out)
     assert main(["export", "pretrained:lenet5-fashion-mnist", "-o",
                  str(tmp_path / "net.onnx")]) == 0
+
+
+def test_the_lab_explores_a_shipped_network():
+    """`cnnlab lab pretrained:NAME`: the explorer's confusion matrix is the recorded figure."""
+    from cnnlab.lab.explorer import Explorer
+
+    explorer = Explorer(["pretrained:lenet5-fashion-mnist"])
+    model = explorer.get("lenet5")
+    confusion = model.confusion()
+    assert confusion["accuracy"] == pytest.approx(
+        shipped.catalog()["lenet5-fashion-mnist"].test_accuracy, abs=1e-9)
+    assert len(model.kernels()["title"]) > 0
