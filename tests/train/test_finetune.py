@@ -69,6 +69,17 @@ def test_another_networks_weights_are_refused_naming_the_layer(tmp_path, capsys)
     assert err.startswith(f"cnnlab train: --init {tmp_path / 'rgb.safetensors'} was made for "
                           "another network: 0.weight (here (6, 1, 5, 5), in the init "
                           "(6, 3, 5, 5))")
+    (tmp_path / "not-a-run").mkdir()
+    assert main(["train", "lenet5", *QUICK, "--init", str(tmp_path / "not-a-run"), "--out",
+                 str(tmp_path / "third")]) == 2
+    assert capsys.readouterr().err == (f"cnnlab train: {tmp_path / 'not-a-run'} holds neither "
+                                       "model.safetensors nor checkpoint.pt; is it a run "
+                                       "folder?\n")
+    import cnnlab
+
+    with pytest.raises(ValueError, match="init must name a run folder, a weights file or "
+                                         "pretrained:NAME, got 3"):
+        cnnlab.train("lenet5", "fashion-mnist", init=3, out=str(tmp_path / "fourth"))
     assert main(["train", "lenet5", *QUICK, "--freeze", "conv1", "--out",
                  str(tmp_path / "other")]) == 2
     assert "--freeze conv1: no parameter is under it; the model's layers are 0, 3, 8, 11, " \

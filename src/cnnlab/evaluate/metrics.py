@@ -62,10 +62,10 @@ class ClassificationReport:
         lines.append("confusion matrix (rows: true class; columns: predicted, numbered as "
                      "the rows)")
         # whole names down the side, numbers across: long names neither cut nor misaligned
-        numbered = [f"{i:>{len(str(len(self.classes) - 1))}} {name}"
-                    for i, name in enumerate(self.classes)]
+        digits = len(str(len(self.classes) - 1))
+        numbered = [f"{i:>{digits}} {name}" for i, name in enumerate(self.classes)]
         side = max(map(len, numbered))
-        cell = max(len(str(len(self.classes) - 1)), len(str(self.confusion.max())), 3)
+        cell = max(digits, len(str(self.confusion.max())), 3)
         lines.append(" " * side + "  " + " ".join(f"{i:>{cell}}"
                                                   for i in range(len(self.classes))))
         for name, row in zip(numbered, self.confusion, strict=True):

@@ -21,7 +21,7 @@ from cnnlab.data import datasets
 from cnnlab.data.contract import NORMALIZATIONS, Preprocessing
 from cnnlab.data.splits import Splits, run_splits
 from cnnlab.models.build import build_model, on_engine
-from cnnlab.models.pretrained import is_pretrained, pretrained
+from cnnlab.models.pretrained import is_pretrained, load_pretrained
 from cnnlab.models.user import is_user_model
 from cnnlab.models.weights import load_state, read_state_dict
 from cnnlab.models.zoo import is_zoo_model, model_info
@@ -120,16 +120,12 @@ def _run_target(path: Path, dataset: str | None, normalize: str | None) -> Targe
     if path.is_dir():
         folder = path
         config = layout.read_config(folder, path)
-        if (folder / layout.WEIGHTS).is_file():
-            kind, weights_file = "run", folder / layout.WEIGHTS
+        kind, weights_file = "run", layout.weights_file(folder)
+        if weights_file.name == layout.WEIGHTS:
             layout.check_weights_file(weights_file)
             weights = read_state_dict(weights_file)
-        elif (folder / layout.CHECKPOINT).is_file():  # an unfinished run: its last checkpoint
-            kind, weights_file = "run", folder / layout.CHECKPOINT
+        else:  # an unfinished run: its last checkpoint
             weights = _checkpoint(weights_file)[1]
-        else:
-            raise ValueError(f"{path} holds neither {layout.WEIGHTS} nor {layout.CHECKPOINT}; "
-                             "is it a run folder?")
     elif path.suffix == ".safetensors":
         folder, weights_file, kind = path.parent, path, "run"
         layout.check_weights_file(path)
@@ -161,15 +157,14 @@ def _model_target(name: str, dataset: str | None, weights: str | None,
 
 def _pretrained_target(text: str, dataset: str | None, weights: str | None,
                        normalize: str | None) -> Target:
-    entry = pretrained(text)
+    entry, arrays = load_pretrained(text)
     if weights is not None:
         raise ValueError(f"{text} brings its own weights; drop --weights")
     config = TrainConfig(model=entry.model, dataset=entry.dataset, normalize=entry.normalize,
                          val_size=0).validate()  # its weights saw the whole training set
     _same_contract(config, normalize, text)
     spec = _dataset(config.dataset, dataset, text)
-    return Target("pretrained", None, None, spec, config, read_state_dict(entry.path),
-                  entry.path)
+    return Target("pretrained", None, None, spec, config, arrays, entry.path)
 
 
 def load_target(target: str | Path, dataset: str | None = None, weights: str | None = None,

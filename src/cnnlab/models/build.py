@@ -36,22 +36,28 @@ def build_model(name: str, shape: tuple[int, int, int], num_classes: int | None,
     return model
 
 
-def check_fits(model, name: str, shape: tuple[int, int, int], num_classes: int | None) -> None:
-    """Run one blank batch of two images through `model`: ValueError unless it takes
-    (batch, *shape) and gives (batch, num_classes) logits (any number when None)."""
+def _forward(model, pixels: np.ndarray):
+    """`model` on `pixels` (NumPy, on the CPU) in evaluation mode without gradients, its
+    mode restored afterwards whatever the forward raised."""
     engine = engine_of(model)
     was_training = model.training
     model.eval()
     try:
         with engine.no_grad():
-            logits = model(engine.tensor(np.zeros((2, *shape), np.float32),
-                                         torch.device("cpu")))
-    except Exception as error:  # the user's forward may raise anything; say what it was
+            return model(engine.tensor(pixels, torch.device("cpu")))
+    finally:
         model.train(was_training)
+
+
+def check_fits(model, name: str, shape: tuple[int, int, int], num_classes: int | None) -> None:
+    """Run one blank batch of two images through `model`: ValueError unless it takes
+    (batch, *shape) and gives (batch, num_classes) logits (any number when None)."""
+    try:
+        logits = _forward(model, np.zeros((2, *shape), np.float32))
+    except Exception as error:  # the user's forward may raise anything; say what it was
         raise ValueError(f"{name} does not take input of shape (batch, "
                          f"{', '.join(map(str, shape))}): "
                          f"{_diagnosis(model, name, shape, error)}") from None
-    model.train(was_training)
     got = tuple(getattr(logits, "shape", ()))
     if len(got) == 2 and got[0] == 2 and num_classes is None:
         return
@@ -117,14 +123,8 @@ def _check_twin(model, twin, name: str, shape: tuple[int, int, int]) -> None:
     """The twin must compute what the original computes: the same logits on random pixels."""
     own, other = engine_of(model), engine_of(twin)
     pixels = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
-    cpu = torch.device("cpu")
-    logits = []
-    for engine, net in ((own, model), (other, twin)):
-        was_training = net.training
-        net.eval()
-        with engine.no_grad():
-            logits.append(engine.numpy(net(engine.tensor(pixels, cpu))))
-        net.train(was_training)
+    logits = [engine.numpy(_forward(net, pixels)) for engine, net in ((own, model),
+                                                                      (other, twin))]
     worst = float(np.max(np.abs(logits[0] - logits[1]))) if logits[0].shape == \
         logits[1].shape else float("inf")
     scale = max(1.0, float(np.max(np.abs(logits[0]))))

@@ -115,6 +115,9 @@ class TrainConfig:
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
         if self.threads is not None:
             positive("threads", self.threads)
+        if self.init is not None and (not isinstance(self.init, str) or not self.init):
+            raise ValueError(f"init must name a run folder, a weights file or "
+                             f"pretrained:NAME, got {self.init!r}")
         if self.freeze is not None and (not isinstance(self.freeze, list) or not all(
                 isinstance(prefix, str) and prefix for prefix in self.freeze)):
             raise ValueError(f"freeze must be a list of layer names, got {self.freeze!r}")

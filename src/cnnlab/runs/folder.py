@@ -123,6 +123,16 @@ def write_weights_file(path: str | Path, data: bytes) -> None:
     write_json(folder / DIGESTS, {**digests, name: [digest]})
 
 
+def weights_file(folder: str | Path) -> Path:
+    """The weights a run folder holds: its final model.safetensors, else (a run still under
+    way) its last checkpoint."""
+    folder = Path(folder)
+    for name in (WEIGHTS, CHECKPOINT):
+        if (folder / name).is_file():
+            return folder / name
+    raise ValueError(f"{folder} holds neither {WEIGHTS} nor {CHECKPOINT}; is it a run folder?")
+
+
 def check_weights_file(path: str | Path) -> None:
     """ValueError naming the file when a weights file of a run is not what the run wrote (a
     file of an older run, with no digest recorded, is taken as it is)."""

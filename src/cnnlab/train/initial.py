@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.models.engines import engine_of
-from cnnlab.models.pretrained import is_pretrained, pretrained
+from cnnlab.models.pretrained import is_pretrained, load_pretrained
 from cnnlab.models.weights import read_state_dict
 from cnnlab.runs import folder as layout
 
@@ -26,15 +26,10 @@ def init_weights(source: str) -> dict[str, np.ndarray]:
     """The weights `source` names: a run folder (its final weights, else its checkpoint's),
     a checkpoint, a .safetensors or torch state-dict file, or cnnlab's `pretrained:NAME`."""
     if is_pretrained(source):
-        return read_state_dict(pretrained(source).path)
+        return load_pretrained(source)[1]
     path = Path(source)
     if path.is_dir():
-        for name in (layout.WEIGHTS, layout.CHECKPOINT):
-            if (path / name).is_file():
-                layout.check_weights_file(path / name)
-                return read_state_dict(path / name)
-        raise FileNotFoundError(f"--init {source}: a folder with neither {layout.WEIGHTS} nor "
-                                f"{layout.CHECKPOINT} (is it a run folder?)")
+        path = layout.weights_file(path)
     if path.is_file() and path.name in layout.WEIGHTS_FILES:
         layout.check_weights_file(path)
     return read_state_dict(path)

@@ -51,10 +51,12 @@ class KernelGrid:
         return left, top, left + kw * self.scale, top + kh * self.scale
 
 
-def kernel_tiles(weight: np.ndarray) -> tuple[np.ndarray, str]:
+def kernel_tiles(weight: np.ndarray, layer_channels: int | None = None
+                 ) -> tuple[np.ndarray, str]:
     """(tiles (n, kh, kw, 3) uint8, how they were made) for a (out, in, kh, kw) weight: one
     colour tile per kernel for 3 input channels (R, G, B as the image's), one grey tile per
-    kernel for 1, and one grey tile per input channel of each kernel otherwise."""
+    kernel for 1, and one grey tile per input channel of each kernel otherwise.
+    `layer_channels` is the layer's own count when `weight` holds only its first channels."""
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim != 4:
         raise ValueError(f"expected convolution weights (out, in, kh, kw), got shape "
@@ -68,8 +70,10 @@ def kernel_tiles(weight: np.ndarray) -> tuple[np.ndarray, str]:
         return np.stack([canvas.to_rgb8(tile) for tile in scaled]), \
             "grey, normalised per kernel"
     scaled = normalise_each(weight.reshape(out * channels, kh, kw))
+    per_kernel = str(channels) if layer_channels in (None, channels) else \
+        f"the first {channels} of {layer_channels}"
     return np.stack([canvas.to_rgb8(tile) for tile in scaled]), \
-        f"one grey tile per input channel ({channels} per kernel), normalised per tile"
+        f"one grey tile per input channel ({per_kernel} per kernel), normalised per tile"
 
 
 def default_max_kernels(channels: int) -> int:
@@ -88,17 +92,13 @@ def kernel_grid(weight: np.ndarray, layer: str, max_kernels: int | None = None) 
         raise ValueError(f"--max-kernels must be at least 1, got {limit}")
     shown_in = channels if channels in (1, 3) else min(channels, MAX_COLUMNS)
     shown = min(out, limit)
-    tiles, how = kernel_tiles(np.asarray(weight)[:shown, :shown_in])
+    tiles, how = kernel_tiles(np.asarray(weight)[:shown, :shown_in], channels)
     count = len(tiles)
     columns = shown_in if channels not in (1, 3) else min(count, MAX_COLUMNS)
     rows = -(-count // columns)
     scale = max(1, round(TILE_TARGET / max(kh, kw)))
     kept = "" if shown == out else f"the first {shown} of "
-    title = f"{layer}: {kept}{out} kernels of {kh}x{kw}x{channels} ({how}"
-    if shown_in < channels:
-        title = title.replace(f"({shown_in} per kernel)", f"(the first {shown_in} of "
-                                                           f"{channels} per kernel)")
-    title += ")"
+    title = f"{layer}: {kept}{out} kernels of {kh}x{kw}x{channels} ({how})"
     title_height = canvas.text_size(title, TITLE_SIZE)[1] + 2 * MARGIN
     grid_w = columns * (kw * scale + BORDER) - BORDER
     grid_h = rows * (kh * scale + BORDER) - BORDER

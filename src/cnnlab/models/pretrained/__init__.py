@@ -10,6 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from safetensors import numpy as safetensors_numpy
+
 SCHEME = "pretrained:"
 HERE = Path(__file__).parent
 
@@ -43,8 +46,9 @@ def is_pretrained(text: str) -> bool:
     return str(text).startswith(SCHEME)
 
 
-def pretrained(text: str) -> Pretrained:
-    """The entry `pretrained:NAME` names, its file checked against its sha256."""
+def load_pretrained(text: str) -> tuple[Pretrained, dict[str, np.ndarray]]:
+    """The entry `pretrained:NAME` names and its weights, the file read once and checked
+    against its sha256."""
     name = str(text).removeprefix(SCHEME)
     known = catalog()
     if name not in known:
@@ -54,8 +58,9 @@ def pretrained(text: str) -> Pretrained:
     if not entry.path.is_file():
         raise FileNotFoundError(f"{entry.path} is missing from this installation of cnnlab; "
                                 "reinstall it")
-    digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    data = entry.path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
         raise ValueError(f"{entry.path} is damaged (sha256 {digest[:12]}, expected "
                          f"{entry.sha256[:12]}); reinstall cnnlab")
-    return entry
+    return entry, dict(safetensors_numpy.load(data))
