@@ -247,6 +247,41 @@ def test_a_planted_contract_is_found(code):
     assert _contract_written(code)
 
 
+_CAPTURING = {"register_forward_hook", "register_forward_pre_hook", "observe_ops"}
+
+
+def _captures(source: str) -> list[str]:
+    """Where `source` watches a forward pass itself: a forward hook, or an engine's op
+    observer (`observe_ops`) used."""
+    return sorted({node.attr for node in ast.walk(ast.parse(source))
+                   if isinstance(node, ast.Attribute) and node.attr in _CAPTURING
+                   and isinstance(node.ctx, ast.Load)})
+
+
+# Not a view of the computation: a frozen layer's batch norm kept in evaluation mode
+_HOOKS_THAT_CHANGE_A_RUN = {"cnnlab.train.initial": ["register_forward_pre_hook"]}
+# Where the engines' op observers are declared and implemented
+_OBSERVERS = {"cnnlab.models.engine", "cnnlab.models.torch_engine",
+              "cnnlab.models.scratch_engine"}
+
+
+def test_a_forward_pass_is_watched_by_the_capture_alone():
+    """models/capture.py is the one recorder of a network's calls: shapes, the figures, the
+    explorer and Grad-CAM are built on it, with no hook or op observer of their own."""
+    found = {name: hooks for name, path in MODULES.items()
+             if (hooks := _captures(path.read_text())) and name != "cnnlab.models.capture"
+             and name not in _OBSERVERS and not name.startswith("cnnlab.scratch.")}
+    assert found == _HOOKS_THAT_CHANGE_A_RUN
+
+
+@pytest.mark.parametrize("code", [
+    "handle = model.layer3.register_forward_hook(keep)",
+    "with engine.observe_ops(tracer.follow_op):\n    model(x)",
+])
+def test_a_planted_tracer_is_found(code):
+    assert _captures(code)
+
+
 ENGINE_MODULES = {"cnnlab.models.torch_engine", "cnnlab.models.scratch_engine"}
 
 

@@ -105,7 +105,7 @@ def test_feature_maps_of_any_stage_are_the_model_s_own_values(lab, trained_run):
     status, answer = call(f"{url}/api/explorer/lenet5/features?image=test:5&stage=RELU2")
     assert status == 200, answer
     assert answer["stage"] == {"index": 4, "label": "RELU2", "module": "4", "kind": "relu",
-                               "shape": [16, 10, 10]}
+                               "what": "ReLU: input | output", "shape": [16, 10, 10]}
     assert len(answer["tiles"]) == 16
     for tile in answer["tiles"]:
         before, after = conv2[tile["channel"]], np.maximum(conv2[tile["channel"]], 0)
@@ -299,15 +299,15 @@ def test_the_explorer_in_chromium(lab, tmp_path):
 
 def test_a_resnet_s_grad_cam_weighs_its_last_block_output_on_both_engines():
     """ResNet-20 calls each block's ReLU twice, the second time in place after the residual
-    sum: Grad-CAM's default layer is that last call, the output of layer3, as computed here
-    from a hook on layer3 itself."""
+    sum: each call is a layer of its own, and Grad-CAM's default is that last call, the output
+    of layer3, as computed here from a hook on layer3 itself."""
     from cnnlab.models.build import on_engine
 
     target = load_target("resnet20", "fashion-mnist", normalize="dataset")
     model = target.build()
     x = np.random.default_rng(0).standard_normal((1, 28, 28)).astype(np.float32)
     found = attribute(model, x, 3)
-    assert found.layer == "layer3.2.relu"
+    assert found.layer == "layer3.2.relu (2nd call)"
     kept = {}
     handle = model.layer3.register_forward_hook(lambda _m, _i, output: kept.update(a=output))
     logits = model(torch.from_numpy(x[None]))

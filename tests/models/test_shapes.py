@@ -156,8 +156,10 @@ def test_users_torch_network_is_traced_through_its_forward(capsys, net_file):
     code, out, err = _run(capsys, "shapes", f"{net_file}:Net", "--input", "3x32x32", "--json")
     assert (code, err) == (0, "")
     table = json.loads(out)
-    assert [(row["label"], row["output"]) for row in table["layers"]] == [
-        ("CONV1", "32x32x8"), ("POOL1", "16x16x8"), ("FC2", "10")]
+    # every call site is a row: the functional ReLU and the view in forward() too
+    assert [(row["label"], row["name"], row["output"]) for row in table["layers"]] == [
+        ("CONV1", "conv", "32x32x8"), ("RELU", "F.relu", "32x32x8"),
+        ("POOL1", "pool", "16x16x8"), ("FLATTEN", "view", "2048"), ("FC2", "fc", "10")]
     assert table["totals"]["macs"] == 8 * 27 * 32 * 32 + 2048 * 10
     assert table["totals"]["params"] == 8 * 27 + 8 + 2048 * 10 + 10
 

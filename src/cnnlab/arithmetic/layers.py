@@ -24,7 +24,7 @@ Pair = tuple[int, int]
 Field2d = tuple[rf.ReceptiveField, rf.ReceptiveField]  # along H, along W
 
 KINDS = ("conv", "conv_transpose", "pool", "adaptive_pool", "linear", "norm", "activation",
-         "dropout", "reshape", "other")
+         "dropout", "reshape", "merge", "other")  # merge: a residual sum or a concatenation
 
 
 @dataclass

@@ -80,6 +80,8 @@ def assign_labels(layers: list[Layer]) -> None:
             layer.label = f"NORM{norms}"
         elif layer.kind == "activation":
             layer.label = layer.description.upper()
+        elif layer.kind == "merge":
+            layer.label = "CONCAT" if layer.description == "concatenate" else "ADD"
         else:
             layer.label = {"reshape": "FLATTEN", "other": "-"}.get(layer.kind, layer.kind.upper())
 

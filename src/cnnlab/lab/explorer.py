@@ -32,7 +32,6 @@ from cnnlab.viz.kernels import default_max_kernels, kernel_grid
 from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
 from cnnlab.viz.run_figures import load_run
 
-EVERY_BLOCK = 1 << 30  # trace_stages' block count that never stops early
 CHANNELS_SHOWN = 64  # feature maps drawn by default (ask for more with channels=)
 UPLOADS_KEPT = 32  # per model; the oldest is forgotten first
 PAGE_LIMIT = 200  # images a gallery request lists at most
@@ -73,7 +72,7 @@ class ExploredModel:
         # Fashion-MNIST and MNIST draw light objects on black: an upload is matched to that.
         self.dark_background = uploads.border_brightness(images[:1000]) < 0.25
         self.table = summarize(self.model, spec.shape, self.target.config.model)
-        self.stages = trace_stages(self.model, np.zeros(spec.shape, np.float32), EVERY_BLOCK)
+        self.stages = trace_stages(self.model, np.zeros(spec.shape, np.float32), None)
         self.convs = conv_layers(self.model, spec.shape)
         self.cam_layers = spatial_layers(self.model, spec.shape)
         # One backward pass now: the first one sets up autograd and takes most of a second,
@@ -97,19 +96,10 @@ class ExploredModel:
                 "initial (random) weights"}
 
     def _row_stages(self) -> list[int | None]:
-        """For each row of the layer table (the input first), the stage drawn for it: the
-        same module at the same call (a shared ReLU runs once per block)."""
-        calls: dict[str, int] = {}
-        where: dict[tuple[str, int], int] = {}
-        for index, stage in enumerate(self.stages):
-            calls[stage.module] = calls.get(stage.module, 0) + 1
-            where[(stage.module, calls[stage.module])] = index
-        calls.clear()
-        links: list[int | None] = [None]
-        for layer in self.table.rows(every_layer=True):
-            calls[layer.name] = calls.get(layer.name, 0) + 1
-            links.append(where.get((layer.name, calls[layer.name])))
-        return links
+        """For each row of the layer table (the input first), the stage drawn for it: both
+        come from one capture, so a row and its stage share the call's name."""
+        where = {stage.module: index for index, stage in enumerate(self.stages)}
+        return [None] + [where.get(layer.name) for layer in self.table.rows(every_layer=True)]
 
     def describe(self) -> dict:
         table = self.table
@@ -121,7 +111,8 @@ class ExploredModel:
                           "stages": self._row_stages(), "params": table.params,
                           "macs": table.macs},
                 "stages": [{"index": index, "label": stage.label, "module": stage.module,
-                            "kind": stage.kind, "shape": _shape(stage.output.shape)}
+                            "kind": stage.kind, "what": stage.what,
+                            "shape": _shape(stage.output.shape)}
                            for index, stage in enumerate(self.stages)],
                 "convs": [{"number": conv.number, "label": conv.label, "module": conv.module,
                            "shape": _shape(conv.weight.shape)} for conv in self.convs],
@@ -201,7 +192,7 @@ class ExploredModel:
             _count(channels, "channels", 1)
         with self.lock:
             pixels, label, about = self.image(source)
-            traced = trace_stages(self.model, self._received(pixels), EVERY_BLOCK)
+            traced = trace_stages(self.model, self._received(pixels), None)
             probabilities = self._probabilities(pixels)
         chosen = traced[index]
         tiles = []
@@ -219,7 +210,8 @@ class ExploredModel:
             tiles.append(tile)
         return {"image": about, "true": label,
                 "stage": {"index": index, "label": chosen.label, "module": chosen.module,
-                          "kind": chosen.kind, "shape": _shape(chosen.output.shape)},
+                          "kind": chosen.kind, "what": chosen.what,
+                          "shape": _shape(chosen.output.shape)},
                 "channels": len(chosen.output), "tiles": tiles,
                 "probabilities": probabilities,
                 "predicted": int(np.argmax(probabilities))}

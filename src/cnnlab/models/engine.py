@@ -85,7 +85,9 @@ class Engine(ABC):
 
     @abstractmethod
     def observe_ops(self, observer):
-        """A context calling `observer(output, inputs)` after every op a forward pass runs."""
+        """A context calling `observer(output, inputs, (name, args, kwargs))` after every
+        call a forward pass makes (F.relu, x.view, a + b; not the ops inside them); what the
+        observer returns, when not None, replaces the call's output."""
 
     @abstractmethod
     def autocast(self, device, amp: str | None):

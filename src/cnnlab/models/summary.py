@@ -1,25 +1,21 @@
-"""The layer table of a live model, traced with a real forward pass on either engine.
+"""The layer table of a live model, from one capture of a real forward pass on either engine
+(`models.capture`): a row for every call site, layers and the forward's own functions alike.
 
-A pre-hook on every leaf module computes the layer's row with `cnnlab.arithmetic` before the
-layer runs, so a layer that cannot fit raises the arithmetic's clear error (naming the module)
-instead of the engine's; a post-hook checks the computed output shape against the real one.
-Receptive fields ride along with the tensors: modules transform them, and so do the
-functional convolutions and poolings a `forward` calls itself (`F.max_pool2d(x, 2)`, as in
-PyTorch's MNIST example), which get rows of their own. Every other operation that keeps the
-spatial size (a residual sum, a concatenation, an activation) passes on the widest field of its
-inputs, so branching networks (ResNet, Inception) get a field per layer too. An operation that
-changes the spatial size in a way cnnlab cannot follow leaves the field unknown, and the table
-says so rather than print a wrong figure.
+Before a layer runs, its row is computed with `cnnlab.arithmetic`, so a layer that cannot fit
+raises the arithmetic's clear error (naming the layer) instead of the engine's; once it has
+run, the computed output shape is checked against the real one. Receptive fields ride along
+with the tensors: layers and the functions the forward calls itself (`F.max_pool2d(x, 2)`, as
+in PyTorch's MNIST example) transform them, and every other step that keeps the spatial size
+(a sum, a scaling) passes on the widest field of its inputs, so branching networks (ResNet,
+Inception) get a field per row too. A step that changes the spatial size in a way cnnlab
+cannot follow leaves the field unknown, and the table says so rather than print a wrong figure.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from math import prod
 
 import numpy as np
-import torch
 
 from cnnlab.arithmetic import layers as describe
 from cnnlab.arithmetic import receptive_field as rf
@@ -29,15 +25,19 @@ from cnnlab.arithmetic.sizes import LayerDoesNotFit
 from cnnlab.arithmetic.table import LayerTable, format_shape
 from cnnlab.data.datasets import get_spec
 from cnnlab.errors import first_line
+from cnnlab.models.capture import NORMS, Call, Listener, forward
 from cnnlab.models.engines import engine_of, get_engine
 from cnnlab.models.user import is_user_model, load_user_model
 from cnnlab.models.zoo import create_model, model_info
 
-_ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
-                "Hardswish", "Softmax", "LogSoftmax", "PReLU"}
-_NORMS = {"BatchNorm1d": "batch norm", "BatchNorm2d": "batch norm",
-          "LocalResponseNorm": "local response norm", "GroupNorm": "group norm",
-          "LayerNorm": "layer norm", "InstanceNorm2d": "instance norm"}
+# The functional activations and norms as their layers are called (the table's labels)
+_ACTIVATION_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "elu": "ELU",
+                     "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
+                     "hardswish": "Hardswish", "softmax": "Softmax",
+                     "log_softmax": "LogSoftmax"}
+_NORM_NAMES = {"batch_norm": "batch norm", "layer_norm": "layer norm",
+               "group_norm": "group norm", "instance_norm": "instance norm",
+               "local_response_norm": "local response norm"}
 
 
 def _own_params(module) -> int:
@@ -61,14 +61,12 @@ def _linear_mismatch(name: str, module, shape: tuple[int, ...],
     return message
 
 
-def _layer_for(module, name: str, shape: tuple[int, ...], field,
+def _layer_for(call: Call, shape: tuple[int, ...], field,
                feature_map: tuple[int, ...] | None = None,
-               image: tuple[int, ...] = ()) -> Layer | None:
-    """The row of a leaf module about to run on an input of `shape`; `feature_map` is the
-    last feature map computed before it (C, H, W) and `image` the model's input."""
-    kind = type(module).__name__
-    if kind == "Identity":
-        return None
+               image: tuple[int, ...] = ()) -> Layer:
+    """The row of a layer about to run on an input of `shape`; `feature_map` is the last
+    feature map computed before it (C, H, W) and `image` the model's input."""
+    module, name, kind = call.module, call.name, call.what
     if kind == "Conv2d":
         if shape and shape[0] != module.in_channels:
             raise ValueError(f"{name} ({kind}) expects {module.in_channels} input channels "
@@ -96,12 +94,12 @@ def _layer_for(module, name: str, shape: tuple[int, ...], field,
         if not shape or shape[-1] != module.in_features:
             raise ValueError(_linear_mismatch(name, module, shape, feature_map, image))
         return describe.linear(name, shape, module.out_features, module.bias is not None)
-    if kind in _NORMS:
-        return describe.elementwise(name, "norm", _NORMS[kind], shape, _own_params(module),
+    if call.kind == "norm":
+        return describe.elementwise(name, "norm", NORMS[kind], shape, _own_params(module),
                                     field)
-    if kind in _ACTIVATIONS:
+    if call.kind == "activation":
         return describe.elementwise(name, "activation", kind, shape, _own_params(module), field)
-    if kind.startswith("Dropout"):
+    if call.kind == "dropout":
         return describe.elementwise(name, "dropout", f"dropout p={module.p}", shape,
                                     field_in=field)
     if kind == "Flatten":
@@ -109,58 +107,58 @@ def _layer_for(module, name: str, shape: tuple[int, ...], field,
     return Layer(name, "other", kind, shape, (), params=_own_params(module))
 
 
-# The parameters of the functional forms, in order, as both engines name them.
-_FUNCTIONAL = {
-    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-    "conv_transpose2d": ("input", "weight", "bias", "stride", "padding", "output_padding",
-                         "groups", "dilation"),
-    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
-    "sum_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
-    "adaptive_avg_pool2d": ("input", "output_size"),
-    "adaptive_max_pool2d": ("input", "output_size"),
-}
-_FUNCTIONAL["max_pool2d_with_indices"] = _FUNCTIONAL["max_pool2d"]
-
-
-def _functional_layer(op, shape: tuple[int, ...], field) -> Layer | None:
-    """The row of a convolution or pooling called as a function, or None for other ops."""
-    name, args, kwargs = op
-    if name not in _FUNCTIONAL:
-        return None
-    values = dict(zip(_FUNCTIONAL[name], args, strict=False)) | dict(kwargs)
-    label = f"F.{name.removesuffix('_with_indices')}"
-    if name.startswith("adaptive"):
-        mode = "avg" if "avg" in name else "max"
+def _function_layer(call: Call, shape: tuple[int, ...], field) -> Layer:
+    """The row of a function the forward called itself (F.relu, x.view, a residual sum)."""
+    values, label, kind = call.arguments(), call.name, call.kind
+    what = call.what.removesuffix("_with_indices").rstrip("_")
+    if kind == "adaptive_pool":
+        mode = "avg" if "avg" in what else "max"
         return describe.adaptive_pool(label, shape, mode, values["output_size"], field)
-    if name.endswith("pool2d") or name == "max_pool2d_with_indices":
+    if kind == "pool":
         kernel = values["kernel_size"]
-        stride = values.get("stride")
-        mode = name.split("_")[0]
-        return describe.pool(label, shape, mode, kernel, stride or kernel,
-                             values.get("padding", 0), values.get("dilation", 1),
-                             bool(values.get("ceil_mode", False)), field)
-    weight = values["weight"]
-    stride, padding = values.get("stride", 1), values.get("padding", 0)
-    dilation, groups = values.get("dilation", 1), values.get("groups", 1)
-    bias = values.get("bias") is not None
-    if name == "conv2d":
-        return describe.conv(label, shape, weight.shape[0], tuple(weight.shape[2:]), stride,
-                             padding, dilation, groups, bias, field)
-    return describe.conv_transpose(label, shape, weight.shape[1] * groups,
-                                   tuple(weight.shape[2:]), stride, padding,
-                                   values.get("output_padding", 0), dilation, groups, bias,
-                                   field)
+        return describe.pool(label, shape, what.split("_")[0], kernel,
+                             values.get("stride") or kernel, values.get("padding", 0),
+                             values.get("dilation", 1), bool(values.get("ceil_mode", False)),
+                             field)
+    if kind in ("conv", "conv_transpose"):
+        weight = values["weight"]
+        stride, padding = values.get("stride", 1), values.get("padding", 0)
+        dilation, groups = values.get("dilation", 1), values.get("groups", 1)
+        bias = values.get("bias") is not None
+        if kind == "conv":
+            return describe.conv(label, shape, weight.shape[0], tuple(weight.shape[2:]), stride,
+                                 padding, dilation, groups, bias, field)
+        return describe.conv_transpose(label, shape, weight.shape[1] * groups,
+                                       tuple(weight.shape[2:]), stride, padding,
+                                       values.get("output_padding", 0), dilation, groups, bias,
+                                       field)
+    if kind == "linear":
+        weight = values["weight"]
+        return describe.linear(label, shape, weight.shape[0], values.get("bias") is not None)
+    if kind == "activation":
+        return describe.elementwise(label, "activation", _ACTIVATION_NAMES.get(what, what),
+                                    shape, field_in=field)
+    if kind == "norm":
+        return describe.elementwise(label, "norm", _NORM_NAMES.get(what, what), shape,
+                                    field_in=field)
+    if kind == "dropout":
+        return describe.elementwise(label, "dropout", f"dropout p={values.get('p', 0.5)}",
+                                    shape, field_in=field)
+    if kind == "merge":
+        return Layer(label, "merge", "concatenate" if what in ("cat", "concat", "concatenate")
+                     else "add (a sum of maps)", shape, (), receptive_field=field)
+    return Layer(label, "reshape", what, shape, ())
 
 
-class _Tracer:
+class _Tracer(Listener):
     def __init__(self, image: tuple[int, ...] = ()) -> None:
         self.image = image  # the model's input (C, H, W)
         self.feature_map: tuple[int, ...] | None = None  # the last (C, H, W) computed
         self.fields: dict[int, tuple[object, object]] = {}  # id -> (tensor, field); the
         self.layers: list[Layer] = []                       # tensor is kept so ids stay unique
-        self.pending: list[Layer | None] = []
-        self.unknown_after: list[str] = []  # ops that left the receptive field unknown
+        self.pending: dict[int, Layer] = {}  # id(call) -> the row of a layer running
+        self.weighed: set[int] = set()  # the layers whose parameters a row already counts
+        self.unknown_after: list[str] = []  # steps that left the receptive field unknown
 
     def field_of(self, tensor):
         entry = self.fields.get(id(tensor))
@@ -169,107 +167,72 @@ class _Tracer:
     def set_field(self, tensor, field) -> None:
         self.fields[id(tensor)] = (tensor, field)
 
-    def follow_op(self, output, inputs, op=None) -> None:
-        """Any operation with a 4-D output. Inside a layer its post-hook has the last word;
-        in a forward's own code a functional convolution or pooling adds its row, an op that
-        keeps the spatial size passes on the widest field of its inputs, and any other op
-        leaves the field unknown. `op` is (name, args, kwargs) where the engine knows it."""
-        if len(getattr(output, "shape", ())) != 4:
-            return
-        self.feature_map = tuple(output.shape[1:])
-        maps = [x for x in inputs if len(getattr(x, "shape", ())) == 4]
-        if not self.pending and op is not None and maps:
-            layer = _functional_layer(op, tuple(maps[0].shape[1:]), self.field_of(maps[0]))
-            if layer is not None:
-                self._add_functional(layer, tuple(output.shape[1:]))
-                self.set_field(output, layer.receptive_field)
-                return
-        known = [(x, f) for x in maps if (f := self.field_of(x)) is not None]
-        if not known:
-            return
-        if self.pending or all(x.shape[2:] == output.shape[2:] for x, _ in known):
-            self.set_field(output, (rf.merge([f[0] for _, f in known]),
-                                    rf.merge([f[1] for _, f in known])))
-        else:
-            self.unknown_after.append(op[0] if op is not None else "an operation")
+    def begin(self, x) -> None:
+        self.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
 
-    def _add_functional(self, layer: Layer, actual: tuple[int, ...]) -> None:
-        if layer.output_shape != actual and layer.kind != "conv_transpose":
-            raise RuntimeError(f"{layer.name}: cnnlab.arithmetic computed an output of "
+    def before(self, call: Call) -> None:
+        x = call.inputs[0] if call.inputs else None
+        shape = tuple(x.shape[1:]) if x is not None else ()
+        self.pending[id(call)] = _layer_for(call, shape, self.field_of(x), self.feature_map,
+                                            self.image)
+
+    def after(self, call: Call) -> None:
+        actual = tuple(call.output.shape[1:])
+        if len(actual) == 3:
+            self.feature_map = actual
+        if call.module is not None:
+            self._layer_ran(call, self.pending.pop(id(call)), actual)
+        elif call.shown:
+            x = call.inputs[0] if call.inputs else None
+            field = self._merged([t for t in call.inputs if len(t.shape) == 4]) \
+                if call.kind == "merge" else self.field_of(x)
+            layer = _function_layer(call, tuple(x.shape[1:]) if x is not None else (), field)
+            self._add(layer, actual, call.name)
+            self.set_field(call.output, layer.receptive_field if len(actual) == 3 else None)
+        elif len(actual) == 3:
+            self._follow_step(call, actual)
+
+    def _merged(self, tensors):
+        known = [f for x in tensors if (f := self.field_of(x)) is not None]
+        if not known:
+            return None
+        return rf.merge([f[0] for f in known]), rf.merge([f[1] for f in known])
+
+    def _follow_step(self, call: Call, actual: tuple[int, ...]) -> None:
+        """A step that is not shown: it passes on its inputs' widest field where it keeps
+        their spatial size, and leaves the field unknown where it changes it."""
+        maps = [x for x in call.inputs if len(x.shape) == 4 and self.field_of(x) is not None]
+        if not maps:
+            return
+        if all(tuple(x.shape[2:]) == actual[1:] for x in maps):
+            self.set_field(call.output, self._merged(maps))
+        else:
+            self.unknown_after.append(call.what or "an operation")
+
+    def _add(self, layer: Layer, actual: tuple[int, ...], name: str) -> None:
+        if layer.kind in ("reshape", "other", "conv_transpose", "merge"):  # the real shape
+            layer.output_shape = actual  # rules (a transposed conv may be given output_size)
+        elif actual != layer.output_shape:
+            raise RuntimeError(f"{name}: cnnlab.arithmetic computed an output of "
                                f"{format_shape(layer.output_shape)} but the call produced "
                                f"{format_shape(actual)}; please report this")
-        layer.output_shape = actual
         self.layers.append(layer)
 
-    def before(self, name: str) -> Callable:
-        def hook(module, args):
-            x = args[0] if args else None
-            shape = tuple(x.shape[1:]) if hasattr(x, "shape") else ()
-            self.pending.append(_layer_for(module, name, shape, self.field_of(x),
-                                           self.feature_map, self.image))
-
-        return hook
-
-    def after(self, name: str) -> Callable:
-        def hook(module, args, output):
-            layer = self.pending.pop()
-            if isinstance(output, tuple) and output:  # MaxPool2d(return_indices=True)
-                output = output[0]
-            if layer is None or not hasattr(output, "shape"):
-                return
-            actual = tuple(output.shape[1:])
-            if len(actual) == 3:
-                self.feature_map = actual
-            if layer.kind in ("reshape", "other", "conv_transpose"):  # the real shape rules
-                layer.output_shape = actual  # (a transposed conv may be given output_size)
-            elif actual != layer.output_shape:
-                raise RuntimeError(f"{name}: cnnlab.arithmetic computed an output of "
-                                   f"{format_shape(layer.output_shape)} but the layer produced "
-                                   f"{format_shape(actual)}; please report this")
-            own = _own_params(module)
+    def _layer_ran(self, call: Call, layer: Layer, actual: tuple[int, ...]) -> None:
+        self._add(layer, actual, call.name)
+        if id(call.module) in self.weighed:
+            layer.params = 0  # a layer called again: its weights are counted at its 1st call
+        else:
+            self.weighed.add(id(call.module))
+            own = _own_params(call.module)
             if own != layer.params:
-                raise RuntimeError(f"{name}: cnnlab.arithmetic counted {layer.params} "
+                raise RuntimeError(f"{call.name}: cnnlab.arithmetic counted {layer.params} "
                                    f"parameters but the layer has {own}; please report this")
-            if layer.kind == "other" and len(actual) == 3 and args:
-                spatial_in = tuple(args[0].shape[2:])
-                field = self.field_of(args[0])
-                layer.receptive_field = field if spatial_in == actual[1:] else None
-            field = layer.receptive_field if len(actual) == 3 else None
-            self.set_field(output, field)
-            self.layers.append(layer)
-
-        return hook
-
-
-def _leaves(model) -> Iterator[tuple[str, object]]:
-    for name, module in model.named_modules():
-        if next(iter(module.children()), None) is None and module is not model:
-            yield name, module
-    if next(iter(model.children()), None) is None:
-        yield type(model).__name__, model
-
-
-@contextlib.contextmanager
-def _hooks(model, tracer: _Tracer):
-    handles = []
-    try:
-        for name, module in _leaves(model):
-            handles.append(module.register_forward_pre_hook(tracer.before(name)))
-            handles.append(module.register_forward_hook(tracer.after(name)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _run(model, engine, input_shape, tracer: _Tracer):
-    parameter = next(model.parameters(), None)
-    dtype = engine.numpy(parameter).dtype if parameter is not None else np.float32
-    values = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(dtype)
-    x = engine.tensor(values, torch.device("cpu"))
-    tracer.set_field(x, (rf.INPUT_PIXEL, rf.INPUT_PIXEL))
-    with engine.no_grad(), engine.observe_ops(tracer.follow_op):
-        return model(x)
+        if layer.kind == "other" and len(actual) == 3 and call.inputs:
+            x = call.inputs[0]
+            layer.receptive_field = self.field_of(x) if tuple(x.shape[2:]) == actual[1:] \
+                else None
+        self.set_field(call.output, layer.receptive_field if len(actual) == 3 else None)
 
 
 def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> LayerTable:
@@ -277,11 +240,11 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
     layer table."""
     engine = engine_of(model)
     tracer = _Tracer(tuple(input_shape))
-    was_training = model.training
-    model.eval()  # batch norm on a single image needs its running statistics
+    parameter = next(model.parameters(), None)
+    dtype = engine.numpy(parameter).dtype if parameter is not None else np.float32
+    values = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(dtype)
     try:
-        with _hooks(model, tracer):
-            _run(model, engine, tuple(input_shape), tracer)
+        forward(model, values, tracer)
     except (LayerDoesNotFit, ValueError):
         raise
     except (RuntimeError, TypeError, IndexError) as error:
@@ -290,8 +253,6 @@ def summarize(model, input_shape: tuple[int, ...], name: str | None = None) -> L
         raise ValueError(f"the forward pass of {name or type(model).__name__} on a "
                          f"{format_shape(tuple(input_shape))} input failed: "
                          f"{type(error).__name__}: {first_line(error)}") from None
-    finally:
-        model.train(was_training)
     params = list(model.parameters())
     notes = []
     if tracer.unknown_after:

@@ -83,8 +83,9 @@ class TorchEngine(Engine):
         return torch.inference_mode()
 
     def observe_ops(self, observer):
-        """Call `observer(output, inputs)` after every torch function a forward pass calls:
-        how a tracer follows the data through residual sums and concatenations."""
+        """Call `observer(output, inputs, (name, args, kwargs))` after every torch function a
+        forward pass calls (not the ones those call): how one capture sees F.relu, x.view and
+        residual sums. What it returns, when not None, replaces the output."""
         return _FollowOps(observer)
 
     def autocast(self, device: torch.device, amp: str | None):
@@ -166,10 +167,13 @@ class _FollowOps(TorchFunctionMode):
         kwargs = kwargs or {}
         output = func(*args, **kwargs)
         values = output[0] if isinstance(output, tuple) and output else output  # with indices
-        if isinstance(values, torch.Tensor):
-            self.observer(values, list(_tensors([*args, *kwargs.values()])),
-                          (getattr(func, "__name__", ""), args, kwargs))
-        return output
+        if not isinstance(values, torch.Tensor):
+            return output
+        replaced = self.observer(values, list(_tensors([*args, *kwargs.values()])),
+                                 (getattr(func, "__name__", ""), args, kwargs))
+        if replaced is None:
+            return output
+        return (replaced, *output[1:]) if isinstance(output, tuple) else replaced
 
 
 def _tensors(values):

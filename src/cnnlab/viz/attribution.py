@@ -4,7 +4,9 @@ gradient saliency (Simonyan et al. 2014), both from one backward pass of the cla
 - Grad-CAM: the layer's maps A_k weighted by the mean over positions of d y_c / d A_k, summed
   over k and rectified; y_c is the class's score before the softmax, as in the paper. The
   default layer is the last one whose output still has positions (more than 1x1): for LeNet-5
-  the second pooling, for a ResNet the last block's output.
+  the second pooling, for a ResNet the last block's output. Any call site of the forward
+  pass with such an output can be weighed (`models.capture`): a functional ReLU, the first or
+  the second call of a reused pooling layer.
 - Saliency: max over the input's channels of |d y_c / d x|, on the image as the model receives
   it (after normalisation)."""
 
@@ -15,15 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from cnnlab.models.capture import CPU, Call, Listener, forward, record
 from cnnlab.models.engines import engine_of
-from cnnlab.viz.layers import CPU, kind_of, named_leaves, run_blank
 
 
 @dataclass
 class Attribution:
     target_class: int
     logits: np.ndarray  # (classes,)
-    layer: str  # the module whose output Grad-CAM weighs
+    layer: str  # the call whose output Grad-CAM weighs (see models.capture)
     channel_weights: np.ndarray  # (K,): mean gradient of each of the layer's maps
     cam: np.ndarray  # (h, w) at the layer's resolution, >= 0
     saliency: np.ndarray  # (H, W) at the input's resolution, >= 0
@@ -46,34 +48,44 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+_WEIGHABLE = ("conv", "conv_transpose", "activation", "pool", "adaptive_pool", "norm", "merge")
+
+
 def spatial_layers(model, input_shape: tuple[int, ...]) -> list[str]:
-    """Names of the convolution, activation and pooling modules whose output still has
-    positions (more than 1x1), in the order of their last call in the forward pass: the
-    layers Grad-CAM can weigh, the last one the nearest the classifier (for a ResNet, the
-    shared ReLU at the end of the last block)."""
-    seen: dict[str, None] = {}
-
-    def hook_for(name):
-        def hook(_module, _inputs, output):
-            if len(output.shape) == 4 and output.shape[2] * output.shape[3] > 1:
-                seen.pop(name, None)
-                seen[name] = None
-        return hook
-
-    run_blank(model, input_shape, [module.register_forward_hook(hook_for(name))
-                                   for name, module in named_leaves(model) if kind_of(module)])
-    if not seen:
+    """The call sites whose output still has positions (more than 1x1), in the order the
+    forward pass makes them: the convolutions, activations, poolings, norms and sums
+    Grad-CAM can weigh, the last one the nearest the classifier (for a ResNet, the ReLU after
+    the last block's sum)."""
+    layers = [call.name for call in record(model, np.zeros(input_shape, np.float32))
+              if call.kind in _WEIGHABLE and call.value is not None and call.value.ndim == 3
+              and call.value.shape[1] * call.value.shape[2] > 1]
+    if not layers:
         raise ValueError(f"{type(model).__name__} has no convolution, activation or pooling "
                          "output with positions, so Grad-CAM has no map to weigh")
-    return list(seen)
+    return layers
+
+
+class _Keep(Listener):
+    """Keeps the output of one call, with its gradient, and hands the rest of the network a
+    copy: an in-place ReLU after it must not turn the kept tensor (and so its gradient) into
+    the ReLU's."""
+
+    def __init__(self, layer: str) -> None:
+        self.layer, self.kept = layer, None
+
+    def after(self, call: Call):
+        if call.name != self.layer:
+            return None
+        call.output.retain_grad()
+        self.kept = call.output
+        return call.output * 1.0
 
 
 def attribute(model, received: np.ndarray, target_class: int | None = None,
               layer: str | None = None) -> Attribution:
-    """Grad-CAM at `layer` (a module name; the last spatial one when None) and saliency for
+    """Grad-CAM at `layer` (a call site; the last spatial one when None) and saliency for
     `target_class` (the predicted class when None), for one image `received` (C, H, W) as the
-    model receives it. A module the forward pass calls more than once (ResNet's shared ReLU)
-    is weighed at its last call."""
+    model receives it."""
     engine = engine_of(model)
     layers = spatial_layers(model, received.shape)
     layer = layers[-1] if layer is None else layer
@@ -81,22 +93,9 @@ def attribute(model, received: np.ndarray, target_class: int | None = None,
         shown = ", ".join(layers[:10]) + (", ..." if len(layers) > 10 else "")
         raise ValueError(f"layer {layer!r} has no output maps with positions to weigh; "
                          f"Grad-CAM takes one of {shown}")
-    module = dict(named_leaves(model))[layer]
-    captured = []
-
-    def keep(_module, _inputs, output):
-        output.retain_grad()
-        captured.append(output)
-        # What the next layers see is a copy: an in-place ReLU after it must not turn the
-        # kept tensor (and so its gradient) into the ReLU's.
-        return output * 1.0
-
-    handle = module.register_forward_hook(keep)
-    was_training = model.training
-    model.eval()
+    keep = _Keep(layer)
     try:
-        x = engine.tensor(np.asarray(received, np.float32)[None], CPU).requires_grad_(True)
-        logits = model(x)
+        x, logits = forward(model, np.asarray(received, np.float32)[None], keep, grad=True)
         scores = engine.numpy(logits)[0].astype(np.float64)
         chosen = int(scores.argmax()) if target_class is None else int(target_class)
         if not 0 <= chosen < len(scores):
@@ -106,12 +105,10 @@ def attribute(model, received: np.ndarray, target_class: int | None = None,
         seed[0, chosen] = 1.0
         logits.backward(engine.tensor(seed, CPU))
     finally:
-        handle.remove()
-        model.train(was_training)
         for parameter in model.parameters():
             parameter.grad = None  # looking must not leave gradients for a later step
-    maps = engine.numpy(captured[-1].detach())[0].astype(np.float64)
-    gradient = engine.numpy(captured[-1].grad)[0].astype(np.float64)
+    maps = engine.numpy(keep.kept.detach())[0].astype(np.float64)
+    gradient = engine.numpy(keep.kept.grad)[0].astype(np.float64)
     weights = gradient.mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(weights, maps, axes=1), 0.0)
     saliency = np.abs(engine.numpy(x.grad)[0].astype(np.float64)).max(axis=0)

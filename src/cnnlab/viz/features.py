@@ -61,7 +61,7 @@ def _row_tiles(stage: Stage, channels: int) -> list[tuple[str, int, np.ndarray, 
     """(part, channel, values, grey in [0, 1]) for each tile of one stage's row."""
     tiles = []
     for channel in range(min(channels, len(stage.output))):
-        if stage.kind == "relu" and stage.before is not None:
+        if stage.before is not None:  # an activation: its input and output side by side
             before = stage.before[channel]
             magnitude = float(np.abs(before).max())
             tiles.append(("before", channel, before, signed_grey(before, magnitude)))
@@ -75,8 +75,7 @@ def _row_tiles(stage: Stage, channels: int) -> list[tuple[str, int, np.ndarray, 
 
 def _stage_label(stage: Stage) -> list[str]:
     c, h, w = stage.output.shape
-    what = {"conv": "convolution", "relu": "ReLU: input | output", "pool": "pooling"}
-    return [f"{stage.label} ({stage.module})", what[stage.kind], f"{h}x{w}x{c}"]
+    return [f"{stage.label} ({stage.module})", stage.what, f"{h}x{w}x{c}"]
 
 
 def feature_figure(image: np.ndarray, stages: list[Stage], title: str,

@@ -1,100 +1,74 @@
-"""Which layers of a trained model (torch or scratch) to draw, found by running it: the first
-convolution actually applied (not merely the first one declared), and the conv/ReLU/pool
-outputs of the first blocks for one image."""
+"""Which calls of a trained model (torch or scratch) to draw, from one capture of its forward
+pass (`models.capture`): the convolutions in the order they are applied (not merely declared),
+and the maps of every convolution, activation, pooling, norm and sum for one image."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from cnnlab.models.capture import Call, record
 from cnnlab.models.engines import engine_of
 
-CPU = torch.device("cpu")  # where a trained model is looked into
-_POOLS = ("MaxPool2d", "AvgPool2d", "LPPool2d")
-_ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU")
+# What a stage of each kind shows, in the figures' and the explorer's words
+STAGE_KINDS = {"conv": "convolution", "relu": "ReLU: input | output",
+               "activation": "activation: input | output", "pool": "pooling",
+               "norm": "normalisation", "add": "sum of maps", "concat": "concatenation"}
+_LABELS = {"conv": "CONV", "relu": "RELU", "pool": "POOL", "norm": "NORM", "add": "ADD",
+           "concat": "CONCAT"}
 
 
 @dataclass
 class Stage:
-    """One drawn step: a layer's output maps (C, H, W), and for a ReLU also its input."""
+    """One drawn step: a call's output maps (C, H, W), and for an activation also its input."""
 
-    label: str  # the course's name: CONV1, RELU1, POOL1
-    module: str  # where it lives in the model
-    kind: str  # "conv", "relu" or "pool"
+    label: str  # the course's name: CONV1, RELU1, POOL1 (TANH1 for another activation)
+    module: str  # the call site (see models.capture): conv1, F.relu, pool (2nd call)
+    kind: str  # one of STAGE_KINDS
     output: np.ndarray
-    before: np.ndarray | None = None  # a ReLU's input (the conv or batch-norm output)
+    before: np.ndarray | None = None  # an activation's input (the conv or norm output)
+
+    @property
+    def what(self) -> str:
+        return STAGE_KINDS[self.kind]
 
 
-def named_leaves(model):
-    return [(name, module) for name, module in model.named_modules()
-            if not list(module.children())]
+def _stage_kind(call: Call) -> str | None:
+    if call.kind == "activation":
+        return "relu" if call.is_relu else "activation"
+    if call.kind == "merge":
+        return "concat" if call.what in ("cat", "concat", "concatenate") else "add"
+    return {"conv": "conv", "pool": "pool", "adaptive_pool": "pool",
+            "norm": "norm"}.get(call.kind)
 
 
-def kind_of(module) -> str | None:
-    name = type(module).__name__
-    if name == "Conv2d":
-        return "conv"
-    if name in _ACTIVATIONS:
-        return "relu"
-    if name in _POOLS:
-        return "pool"
-    return None
-
-
-def trace_stages(model, image: np.ndarray, blocks: int = 2) -> list[Stage]:
-    """Run `image` (C, H, W, normalised as in training) through `model` and keep every conv,
-    ReLU and pooling output, in the order they ran, up to the conv that starts block
-    `blocks + 1`. A module called twice (ResNet's shared ReLU) gives two stages."""
-    engine = engine_of(model)
-    if blocks < 1:
+def stages_of(calls: list[Call], blocks: int | None = None) -> list[Stage]:
+    """The drawn steps among recorded calls: every map-producing call, in the order they ran,
+    up to the convolution that starts block `blocks + 1` (all of them when None). A layer
+    called twice (a pooling module reused, ResNet's shared ReLU) gives two stages."""
+    if blocks is not None and blocks < 1:
         raise ValueError(f"blocks must be at least 1, got {blocks}")
     stages: list[Stage] = []
-    counters = {"conv": 0, "relu": 0, "pool": 0}
-    pending_input: dict[int, np.ndarray] = {}
-
-    class _Enough(Exception):
-        pass
-
-    def before(name, module):
-        def hook(_module, inputs):
-            kind = kind_of(module)
-            if kind == "conv" and counters["conv"] == blocks:
-                raise _Enough
-            if kind == "relu":  # copied now: an in-place ReLU overwrites its input
-                pending_input[id(module)] = engine.numpy(inputs[0])[0].copy()
-        return hook
-
-    def after(name, module):
-        def hook(_module, _inputs, output):
-            kind = kind_of(module)
-            if len(output.shape) != 4:
-                return
-            counters[kind] += 1
-            label = {"conv": "CONV", "relu": "RELU", "pool": "POOL"}[kind]
-            stages.append(Stage(f"{label}{counters[kind]}", name, kind,
-                                engine.numpy(output)[0].copy(),
-                                pending_input.pop(id(module), None)))
-        return hook
-
-    handles = []
-    for name, module in named_leaves(model):
-        if kind_of(module):
-            handles.append(module.register_forward_pre_hook(before(name, module)))
-            handles.append(module.register_forward_hook(after(name, module)))
-    was_training = model.training
-    model.eval()
-    try:
-        with engine.no_grad():
-            model(engine.tensor(np.asarray(image, dtype=np.float32)[None], CPU))
-    except _Enough:
-        pass
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    counters: dict[str, int] = {}
+    for call in calls:
+        kind = _stage_kind(call)
+        if kind is None or call.value is None or call.value.ndim != 3:
+            continue
+        prefix = _LABELS.get(kind) or call.what.rstrip("_").upper()
+        if kind == "conv" and blocks is not None and counters.get(prefix, 0) == blocks:
+            break
+        counters[prefix] = counters.get(prefix, 0) + 1
+        stages.append(Stage(f"{prefix}{counters[prefix]}", call.name, kind, call.value,
+                            call.before))
     return stages
+
+
+def trace_stages(model, image: np.ndarray, blocks: int | None = 2) -> list[Stage]:
+    """Run `image` (C, H, W, normalised as in training) through `model` and keep the maps of
+    every convolution, activation (with its input), pooling, norm and sum, up to the conv
+    that starts block `blocks + 1` (every one when None)."""
+    return stages_of(record(model, image), blocks)
 
 
 @dataclass
@@ -110,46 +84,38 @@ class ConvLayer:
         return f"CONV{self.number} ({self.module})"
 
 
-def run_blank(model, input_shape: tuple[int, ...], handles) -> None:
-    """One blank (all-zero) input through `model` in evaluation mode, without gradients; then
-    the hooks in `handles` removed and the model's mode restored. How a model's layers are
-    found: by what its forward pass really applies."""
-    engine = engine_of(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with engine.no_grad():
-            model(engine.tensor(np.zeros((1, *input_shape), np.float32), CPU))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-
-
 def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
-    """Every Conv2d in the order the forward pass first applies it (not the order the model
-    declares them), found by running one blank input."""
+    """Every convolution in the order the forward pass first applies it (not the order the
+    model declares them), layers and F.conv2d calls alike, found by running one blank
+    input. A layer applied twice has one set of kernels: it is listed at its first call."""
     engine = engine_of(model)
-    found: dict[int, tuple[str, object]] = {}
-
-    def hook_for(name):
-        def hook(module, _inputs):
-            found.setdefault(id(module), (name, module))
-        return hook
-
-    handles = [module.register_forward_pre_hook(hook_for(name))
-               for name, module in named_leaves(model) if type(module).__name__ == "Conv2d"]
-    if not handles:
+    found: list[ConvLayer] = []
+    seen: set[int] = set()
+    for call in record(model, np.zeros(input_shape, np.float32)):
+        if call.kind != "conv":
+            continue
+        arguments = call.arguments()
+        weight = call.module.weight if call.module is not None else arguments["weight"]
+        if id(weight) in seen:
+            continue
+        seen.add(id(weight))
+        stride = call.module.stride if call.module is not None else arguments.get("stride", 1)
+        padding = call.module.padding if call.module is not None else \
+            arguments.get("padding", 0)
+        found.append(ConvLayer(len(found) + 1, call.name, engine.numpy(weight).copy(),
+                               _pair(stride), padding if isinstance(padding, str)
+                               else _pair(padding)))
+    if not found and not any(type(m).__name__ == "Conv2d" for m in model.modules()):
         raise ValueError(f"{type(model).__name__} has no convolution layer, so it has no "
                          "kernels to show")
-    run_blank(model, input_shape, handles)
     if not found:
         raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
                          "convolution layers")
-    return [ConvLayer(number, name, engine.numpy(module.weight).copy(), tuple(module.stride),
-                      module.padding if isinstance(module.padding, str)
-                      else tuple(module.padding))
-            for number, (name, module) in enumerate(found.values(), 1)]
+    return found
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def first_conv(model, input_shape: tuple[int, ...]) -> ConvLayer:

@@ -145,13 +145,13 @@ function drawStage(answer) {
   markStage();
   writeUrl();
   const [c, h, w] = stage.shape;
-  const what = {conv: "convolution output", relu: "ReLU: input | output", pool: "pooling output"};
-  $("stage-title").textContent = `${stage.label} (${stage.module}): ${what[stage.kind]}, ` +
+  $("stage-title").textContent = `${stage.label} (${stage.module}): ${stage.what}, ` +
     `${h}x${w}x${c}`;
   $("stage-note").textContent = (answer.tiles.length < answer.channels ?
     `the first ${answer.tiles.length} of ${answer.channels} maps; ` : "") +
     "grey is 0, darker negative, lighter positive, each map on its own scale" +
-    (stage.kind === "relu" ? " (a ReLU's input and output on one: what it removed turns grey)"
+    (answer.tiles.some((tile) => tile.before) ?
+      " (the activation's input and output on one: what it removed turns grey)"
       : "");
   const tiles = answer.tiles.map((tile) => {
     const box = element("figure", {class: "tile", "data-channel": tile.channel});

@@ -24,7 +24,7 @@ from cnnlab.scratch.tensor.elementwise import (
     tanh,
 )
 from cnnlab.scratch.tensor.graph import Tensor, _record, is_grad_enabled, no_grad
-from cnnlab.scratch.tensor.observers import named_op, observe_ops
+from cnnlab.scratch.tensor.observers import announced, observe_ops
 from cnnlab.scratch.tensor.reductions import ValuesIndices, extreme, matmul, mean, sum_
 from cnnlab.scratch.tensor.shapes import (
     cat,
@@ -37,8 +37,8 @@ from cnnlab.scratch.tensor.shapes import (
     stack,
 )
 
-__all__ = ["Tensor", "ValuesIndices", "_normalise_dims", "_record", "abs_", "add", "cast",
-           "cat", "clamp", "cos", "div", "exp", "extreme", "flatten", "flip", "getitem",
-           "is_grad_enabled", "log", "matmul", "maximum", "mean", "minimum", "mul",
-           "named_op", "no_grad", "observe_ops", "permute", "pow_", "relu", "reshape",
+__all__ = ["Tensor", "ValuesIndices", "_normalise_dims", "_record", "abs_", "add", "announced",
+           "cast", "cat", "clamp", "cos", "div", "exp", "extreme", "flatten", "flip",
+           "getitem", "is_grad_enabled", "log", "matmul", "maximum", "mean", "minimum", "mul",
+           "no_grad", "observe_ops", "permute", "pow_", "relu", "reshape",
            "setitem", "sigmoid", "sin", "sqrt", "stack", "sub", "sum_", "tanh", "unbroadcast"]

@@ -1,12 +1,11 @@
 """The scratch engine's Tensor and its graph: a NumPy array plus reverse-mode automatic
 differentiation. The ops live beside it, each with its backward (`elementwise`, `reductions`,
-`shapes`) and each installing the Tensor methods that call it (`tensor_method`).
+`shapes`) and installing the Tensor methods that call it (`tensor_method`).
 
-Every differentiable operation follows one pattern (as in micrograd): compute the output
-array, then pass `_record` a function that maps the output's gradient to one gradient per
-input. `Tensor.backward()` walks the recorded graph in reverse topological order and calls
-those functions; nothing else in the engine knows about the graph. Gradients are stored
-as tensors in `.grad` of the leaves (the tensors you created) that require them, as in torch.
+Every differentiable op follows one pattern (as in micrograd): compute the output array,
+then pass `_record` a function mapping the output's gradient to one gradient per input.
+`Tensor.backward()` walks the graph in reverse topological order calling those functions, and
+leaves gradients in `.grad` of the leaves that require them (the tensors you created).
 
 In-place operations (`w -= lr * w.grad`, `x[mask] = 0`, `grad.zero_()`) follow torch's rules:
 refused on a leaf that requires grad unless gradients are off (`no_grad()`), recorded in the
@@ -358,12 +357,11 @@ _GRAPH_UFUNCS = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "divide": "__truediv__", "true_divide": "__truediv__", "matmul": "__matmul__"}
 
 
-
 def _record(data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
     """Wrap an op's output; remember how to send its gradient back when one is needed."""
     out = Tensor(data)
     if observers.WATCHING:
-        observers.report(out, parents)
+        observers.recorded(out, parents)
     if _grad_enabled and any(p.requires_grad for p in parents):
         out.requires_grad = True
         out._parents = parents
@@ -387,11 +385,16 @@ def _lift(x, like: Tensor) -> Tensor:
 
 
 def tensor_method(*names: str):
-    """Install the decorated function as Tensor's methods `names`: an op module's methods are
-    written beside the op they call (`t.exp()` is `exp(t)`)."""
+    """Install the decorated function as Tensor's methods `names` (`t.exp()` is `exp(t)`),
+    each announced to op observers under its name (`__add__` as "add"), the function under
+    its own; a property (t.T) is seen as the ops it runs."""
     def install(function):
         for name in names:
-            setattr(Tensor, name, function)
-        return function
+            spoken = name[2:-2] if name.startswith("__") and name.endswith("__") else name
+            setattr(Tensor, name, function if isinstance(function, property)
+                    else observers.announced(spoken)(function))
+        if isinstance(function, property):
+            return function
+        return observers.announced(function.__name__.strip("_"))(function)
 
     return install

@@ -1,23 +1,27 @@
-"""Who watches the ops: a tracer follows the data through a forward pass, residual sums and
-concatenations included, by observing every op recorded (`observe_ops`); a functional op
-announces itself (`named_op`), so that the observer sees the call, not only its parts."""
+"""Who watches the ops: one capture of a forward pass (`cnnlab.models.capture`) sees every call
+its code makes, as torch's function modes see torch's. A public op announces itself
+(`announced`): the observer sees the call (`F.relu`, `x.view`, `a + b`) once, with its name
+and arguments, and not the ops it is made of; an op that is not announced is reported as
+it is recorded, with no name."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 
-# observer(output, inputs, op): op is the (name, args, kwargs) of the announced call, or None
-Observer = Callable[..., None]
+# observer(output, inputs, op) -> a replacement output or None; op is (name, args, kwargs)
+Observer = Callable[..., object]
 WATCHING: list[Observer] = []
-_named_ops: list[tuple] = []  # (name, args, kwargs) of the functional ops being computed
+_depth = 0  # announced calls being computed: the ops recorded inside them are their parts
 
 
 @contextlib.contextmanager
 def observe_ops(observer: Observer) -> Iterator[None]:
-    """Call `observer(output, inputs, op)` after every op: how a tracer follows the data
-    through a model's forward, residual sums and concatenations included. `op` is the
-    (name, args, kwargs) of a functional op that announced itself with `named_op`, else None."""
+    """Call `observer(output, inputs, op)` after every op a forward pass calls, residual sums
+    and concatenations included. `op` is (name, args, kwargs); the name is "" for an op that
+    did not announce itself. What the observer returns, when not None, replaces the output
+    of an announced call (Grad-CAM keeps a layer's output that way)."""
     WATCHING.append(observer)
     try:
         yield
@@ -25,17 +29,47 @@ def observe_ops(observer: Observer) -> Iterator[None]:
         WATCHING.remove(observer)
 
 
-@contextlib.contextmanager
-def named_op(name: str, args: tuple, kwargs: dict) -> Iterator[None]:
-    """The ops recorded inside the block are reported to observers as this call."""
-    _named_ops.append((name, args, kwargs))
-    try:
-        yield
-    finally:
-        _named_ops.pop()
+def _tensors(values) -> Iterator[object]:
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from _tensors(value)
+        elif hasattr(value, "_version"):  # a scratch Tensor (this module comes before it)
+            yield value
 
 
-def report(output, inputs: tuple) -> None:
-    """Tell every observer of an op just recorded."""
-    for observer in WATCHING:
-        observer(output, inputs, _named_ops[-1] if _named_ops else None)
+def announced(name: str) -> Callable:
+    """Decorate a public op so that observers see its call as one op called `name`."""
+    def wrap(function):
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            global _depth
+            if not WATCHING:
+                return function(*args, **kwargs)
+            _depth += 1
+            try:
+                output = function(*args, **kwargs)
+            finally:
+                _depth -= 1
+            if _depth:
+                return output
+            return report(output, tuple(_tensors([*args, *kwargs.values()])),
+                          (name, args, kwargs))
+
+        return call
+
+    return wrap
+
+
+def recorded(output, inputs: tuple) -> None:
+    """An op just recorded: observers see it unless it is part of an announced call."""
+    if not _depth:
+        report(output, inputs, ("", inputs, {}))
+
+
+def report(output, inputs: tuple, op: tuple):
+    """Tell every observer of a call; what one returns replaces the output."""
+    for observer in list(WATCHING):
+        replacement = observer(output, inputs, op)
+        if replacement is not None:
+            output = replacement
+    return output

@@ -11,8 +11,10 @@ import numpy as np
 from cnnlab.scratch.tensor import graph
 from cnnlab.scratch.tensor.arguments import _index, _normalise_dims, _shape_arg, unbroadcast
 from cnnlab.scratch.tensor.graph import Tensor, _data, _lift, _record, tensor_method
+from cnnlab.scratch.tensor.observers import announced
 
 
+@announced("reshape")
 def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
     try:
         out = a.data.reshape(shape)
@@ -21,6 +23,7 @@ def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
     return _record(out, (a,), lambda g: (g.reshape(a.shape),))
 
 
+@announced("flatten")
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
@@ -87,6 +90,7 @@ def setitem(a: Tensor, index, value) -> Tensor:
     return _record(out, (a, value), backward)
 
 
+@announced("cat")
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -100,6 +104,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return _record(np.concatenate([t.data for t in tensors], axis=axis), tensors, backward)
 
 
+@announced("stack")
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(dim) for t in tensors], dim)
 

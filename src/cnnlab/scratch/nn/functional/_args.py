@@ -11,7 +11,7 @@ import functools
 import numpy as np
 
 from cnnlab.arithmetic.sizes import effective_kernel
-from cnnlab.scratch.tensor import Tensor, named_op
+from cnnlab.scratch.tensor import Tensor, announced
 
 
 def pair(value, name: str, op: str) -> tuple[int, int]:
@@ -53,8 +53,9 @@ def check_image_batch(x, op: str, name: str = "input") -> Tensor:
 def spatial_op(op):
     """A convolution or pooling function: it takes one (C, H, W) image too, as torch's do
     (run as a batch of one, the batch dimension dropped again from every tensor it returns),
-    and it names itself and its arguments to op observers (`cnnlab shapes` reads a
+    and it announces itself and its arguments to op observers (`cnnlab shapes` reads a
     `F.max_pool2d(x, 2)` in a forward from them)."""
+    spoken = announced(op.__name__)(op)
 
     @functools.wraps(op)
     def wrapper(input, *args, **kwargs):
@@ -63,8 +64,7 @@ def spatial_op(op):
             if isinstance(out, tuple):
                 return tuple(o.squeeze(0) for o in out)
             return out.squeeze(0)
-        with named_op(op.__name__, (input, *args), kwargs):
-            return op(input, *args, **kwargs)
+        return spoken(input, *args, **kwargs)
 
     return wrapper
 

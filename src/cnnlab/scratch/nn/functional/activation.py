@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.scratch.tensor import Tensor, _normalise_dims, _record
+from cnnlab.scratch.tensor import Tensor, _normalise_dims, _record, announced
 from cnnlab.scratch.tensor import relu as _relu
 from cnnlab.scratch.tensor import sigmoid as _sigmoid
 from cnnlab.scratch.tensor import tanh as _tanh
 
 
+@announced("relu")
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     # `inplace` is accepted for torch compatibility; the result is always a new tensor.
     return _relu(input)
 
 
+@announced("leaky_relu")
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     positive = input.data > 0
     out = np.where(positive, input.data, input.data * negative_slope)
@@ -22,10 +24,12 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     return _record(out, (input,), lambda g: (g * slope,))
 
 
+@announced("tanh")
 def tanh(input: Tensor) -> Tensor:
     return _tanh(input)
 
 
+@announced("sigmoid")
 def sigmoid(input: Tensor) -> Tensor:
     return _sigmoid(input)
 
@@ -37,6 +41,7 @@ def _softmax_axis(input: Tensor, dim, op: str) -> int:
     return axis
 
 
+@announced("log_softmax")
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     axis = _softmax_axis(input, dim, "log_softmax")
     x = input.data if dtype is None else input.data.astype(dtype)
@@ -51,6 +56,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     return _record(out, (input,), backward)
 
 
+@announced("softmax")
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     axis = _softmax_axis(input, dim, "softmax")
     x = input.data if dtype is None else input.data.astype(dtype)

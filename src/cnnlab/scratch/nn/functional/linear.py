@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.scratch import random
-from cnnlab.scratch.tensor import Tensor, _record, flatten, unbroadcast
+from cnnlab.scratch.tensor import Tensor, _record, announced, flatten, unbroadcast
 
 __all__ = ["dropout", "flatten", "linear"]
 
 
+@announced("linear")
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b, for x of shape (..., in_features) and W of (out_features, in_features)."""
     if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
@@ -34,6 +35,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _record(y, parents, lambda g: backward(g)[: len(parents)])
 
 
+@announced("dropout")
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
     if not 0.0 <= p <= 1.0:

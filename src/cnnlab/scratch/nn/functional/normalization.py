@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.scratch.tensor import Tensor, _record
+from cnnlab.scratch.tensor import Tensor, _record, announced
 
 
+@announced("batch_norm")
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5) -> Tensor:
     """Normalise each channel of an (N, C, ...) input; torch.nn.functional.batch_norm's rules.
@@ -90,6 +91,7 @@ def _update(running, batch_value: np.ndarray, momentum: float) -> None:
     target += momentum * batch_value.astype(target.dtype)
 
 
+@announced("local_response_norm")
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
                         k: float = 1.0) -> Tensor:
     """AlexNet's normalisation across channels (torch's formula):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.scratch.tensor import Tensor, _record
+from cnnlab.scratch.tensor import Tensor, _record, announced
 
 # torch's mode names and NumPy's for the same rule.
 _COPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 MODES = ("constant", *_COPY_MODES)
 
 
+@announced("pad")
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     if mode not in MODES:
         raise ValueError(f"pad: mode must be one of {MODES}, got mode={mode!r}")
