@@ -367,3 +367,36 @@ def test_a_scratch_layer_torch_lacks_is_named_when_exporting(tmp_path, capsys):
     assert err.startswith(f"cnnlab export: {net}:build is written for the scratch engine and "
                           "could not be rebuilt on torch with its imports swapped: ")
     assert "SumPool2d" in err and not (tmp_path / "net.onnx").exists()
+
+
+def test_the_tutorial_network_s_every_call_is_in_the_figures_the_report_and_the_explorer(
+        tmp_path, capsys):
+    """The walk of issue 31: F.relu after each convolution and one pooling layer called twice.
+    The feature maps, the report's layer table, the explorer's stages and rows, and Grad-CAM's
+    choices name every call, the pool's first call (12x12) apart from its second (4x4)."""
+    from cnnlab.evaluate.targets import load_target
+    from cnnlab.lab.explorer import ExploredModel
+
+    net = tmp_path / "net.py"
+    net.write_text(TUTORIAL_NET.replace("16 * 5 * 5", "16 * 4 * 4"))
+    run = tmp_path / "run"
+    _run(capsys, "train", f"{net}:Net", "--dataset", "fashion-mnist", "--epochs", "1",
+         "--train-size", "1000", "--val-size", "300", "--out", run)
+    calls = ["conv1", "F.relu", "pool", "conv2", "F.relu (2nd call)", "pool (2nd call)"]
+    printed = _run(capsys, "viz", "features", run, "-o", tmp_path / "f.png")
+    assert ("through CONV1: conv1; RELU1: F.relu; POOL1: pool; CONV2: conv2; RELU2: F.relu "
+            "(2nd call); POOL2: pool (2nd call)") in printed
+    _run(capsys, "report", run)
+    report = (run / "report.html").read_text()
+    for name in [*calls, "flatten", "fc1", "F.relu (3rd call)", "F.relu (4th call)"]:
+        assert f">{name}</td>" in report, name
+    explored = ExploredModel("net", load_target(str(run)))
+    about = explored.describe()
+    assert [stage["module"] for stage in about["stages"]] == calls
+    assert about["cam_layers"] == calls
+    links = dict(zip([row[1] for row in about["table"]["rows"]], about["table"]["stages"],
+                     strict=True))
+    assert [links[name] for name in calls] == [0, 1, 2, 3, 4, 5] and links["fc1"] is None
+    first = explored.features("test:0", "POOL1")["stage"]
+    assert (first["module"], first["shape"]) == ("pool", [6, 12, 12])
+    assert explored.attribution("test:0", layer="pool")["layer"] == "pool"

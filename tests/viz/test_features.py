@@ -71,7 +71,8 @@ def test_an_in_place_relu_is_seen_before_it_overwrites_its_input():
 def test_cli_features_and_an_image_out_of_range(trained_run, tmp_path, capsys):
     out = tmp_path / "f.png"
     assert main(["viz", "features", str(trained_run), "--image", "7", "-o", str(out)]) == 0
-    assert "CONV1, RELU1, POOL1, CONV2, RELU2, POOL2" in capsys.readouterr().out
+    assert "through CONV1: 0; RELU1: 1; POOL1: 2; CONV2: 3; RELU2: 4; POOL2: 5\n" in \
+        capsys.readouterr().out
     assert Image.open(out).size[0] > 500
     assert main(["viz", "features", str(trained_run), "--image", "10000", "-o",
                  str(tmp_path / "g.png")]) == 2

@@ -34,9 +34,7 @@ def _features(args) -> int:
     figure = run_features(_model(args), args.image, args.blocks, args.channels,
                           args.data_dir)
     save_png(figure.image, args.output)
-    stages = sorted({panel.stage for panel in figure.panels} - {"INPUT"},
-                    key=[p.stage for p in figure.panels].index)
-    print(f"wrote {args.output}: test image {args.image} through {', '.join(stages)}")
+    print(f"wrote {args.output}: test image {args.image} through {figure.through()}")
     return 0
 
 

@@ -48,6 +48,11 @@ class Panel:
 class FeatureFigure:
     image: Image.Image
     panels: list[Panel] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)  # the rows drawn after the input
+
+    def through(self) -> str:
+        """The stages drawn, each with its call site: "CONV1: conv1; RELU1: F.relu; ..."."""
+        return "; ".join(f"{stage.label}: {stage.module}" for stage in self.stages)
 
     def find(self, stage: str, part: str | None = None) -> list[Panel]:
         return [p for p in self.panels if p.stage == stage and part in (None, p.part)]
@@ -113,7 +118,7 @@ def feature_figure(image: np.ndarray, stages: list[Stage], title: str,
     canvas.centred_text(draw, width / 2, MARGIN + TITLE_SIZE / 2, title, TITLE_SIZE)
     canvas.centred_text(draw, width / 2, 2 * MARGIN + TITLE_SIZE + LABEL_SIZE / 2, caption,
                         LABEL_SIZE)
-    figure = FeatureFigure(picture)
+    figure = FeatureFigure(picture, stages=list(stages))
     top = header
     for (name, label_lines, tiles, scale), tiles_height in zip(rows, heights, strict=True):
         row_height = max(tiles_height, label_height)

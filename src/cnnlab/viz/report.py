@@ -57,11 +57,12 @@ def _config_section(target: Target) -> str:
 
 def _layers_section(target: Target, model) -> tuple[str, object]:
     table = summarize(model, target.spec.shape, target.config.model)
-    rows = table.cells()
+    rows = table.cells(every_layer=True)  # every call site: F.relu and a flatten too
     rows.append(("total", "", "", "", "", f"{table.params:,}", format_count(table.macs), ""))
     warnings = "".join(f'<p class="warn">warning: {html.escape(layer.label)} '
                        f"{html.escape(message)}</p>"
-                       for layer in table.rows() for message in layer.warnings)
+                       for layer in table.rows(every_layer=True)
+                       for message in layer.warnings)
     body = (f"<h2>Layers</h2><p>{html.escape(table.model)} on a "
             f"{'x'.join(map(str, target.spec.shape))} input (C x H x W). Output shapes are "
             "H x W x C; memory is one image's output in float32; MACs are multiply-adds.</p>"
@@ -175,6 +176,7 @@ def build_report(target: Target | str, split: str | None = None, image: int = 0,
         _accuracy_section(target, result), _speed_section(result),
         "<h2>First-layer kernels</h2>" + _image(canvas.png_bytes(kernels.image), kernels.title),
         f"<h2>Feature maps of test image {image}</h2>"
+        f"<p>Through {html.escape(features.through())}.</p>"
         + _image(canvas.png_bytes(features.image), "feature maps"),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
