@@ -99,3 +99,54 @@ def test_a_frozen_batch_norm_keeps_its_statistics(tmp_path, capsys):
                               after["layer2.0.bn1.running_mean"])
     assert not torch.equal(torch.from_numpy(before["fc.weight"]),
                            torch.from_numpy(after["fc.weight"]))
+
+
+def test_five_classes_fine_tuned_from_five_others_start_a_fresh_head(tmp_path, capsys):
+    """--classes: a run on some classes sees them alone (numbered 0, 1, ... in the order
+    given) in training, evaluation and its confusion matrix; fine-tuned from a run on other
+    classes of the same count, its head starts afresh, the classes named."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "lenet5", *QUICK, "--classes", "0", "1", "2", "3", "4", "--out",
+                 str(first)]) == 0
+    capsys.readouterr()
+    assert main(["train", "lenet5", *QUICK, "--classes", "9", "5", "7", "6", "8", "--init",
+                 str(first), "--out", str(second)]) == 0
+    printed = capsys.readouterr().out
+    assert "lenet5 on fashion-mnist classes Ankle boot, Sandal, Sneaker, Shirt, Bag (" in printed
+    assert (f"initialised from {first}: 8 of 10 tensors loaded; the head (14.weight, 14.bias) "
+            "starts afresh: the init's classes are T-shirt/top, Trouser, Pullover, Dress, "
+            "Coat, this run's Ankle boot, Sandal, Sneaker, Shirt, Bag") in printed
+    assert _trained(second)["14.weight"].shape == (5, 84)
+    assert layout.read_config(second).classes == [9, 5, 7, 6, 8]
+    assert main(["eval", str(second), "--split", "test", "--no-speed"]) == 0
+    shown = capsys.readouterr().out
+    assert "(5000 images)" in shown and "0 Ankle boot" in shown and "4 Bag" in shown
+    assert "Trouser" not in shown
+
+
+def test_the_classes_of_a_view_are_the_datasets_images_of_those_classes():
+    from cnnlab.data import datasets
+
+    spec = datasets.get_spec("fashion-mnist")
+    every = datasets.load(spec)
+    view = datasets.load(spec.only([9, 5]))
+    for split in ("train", "test"):
+        images, labels = every[split]
+        kept = np.isin(labels, [9, 5])
+        assert np.array_equal(view[split][0], images[kept])
+        assert np.array_equal(view[split][1], np.where(labels[kept] == 9, 0, 1))
+    assert spec.only([9, 5]).classes == ("Ankle boot", "Sandal")
+
+
+@pytest.mark.parametrize("classes, expected", [
+    (["3", "3"], "classes [3, 3]: give two or more different class numbers of fashion-mnist "
+                 "(0 T-shirt/top, 1 Trouser,"),
+    (["10", "2"], "classes [10, 2]: give two or more different class numbers"),
+    (["4"], "classes [4]: give two or more"),
+])
+def test_classes_a_dataset_lacks_are_one_clear_error(tmp_path, capsys, classes, expected):
+    assert main(["train", "lenet5", *QUICK, "--classes", *classes, "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()

@@ -80,6 +80,11 @@ def add_train(commands) -> None:
     train.add_argument("--train-size", type=int,
                        help="train on a class-balanced subset of this many images (default: "
                             "every training image)")
+    train.add_argument("--classes", type=int, nargs="+", metavar="N",
+                       help="train on some of the dataset's classes only, given by number "
+                            "(0 to 9 for Fashion-MNIST); the run numbers them 0, 1, ... in "
+                            "this order, and eval, the report and the lab see those alone "
+                            "(default: every class)")
     train.add_argument("--val-size", type=int,
                        help="images held out of the training set for validation (default "
                             f"{_default('val_size')})")

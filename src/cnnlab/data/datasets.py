@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,28 @@ class DatasetSpec:
     split_files: dict[str, tuple[str, ...]]  # the files each split reads: images, labels
     debian_package: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # Some of the classes only (`only`): their numbers in the full dataset, in the order the
+    # view numbers them 0, 1, ...; None for every class
+    subset: tuple[int, ...] | None = None
+
+    def only(self, classes) -> DatasetSpec:
+        """The dataset seen through some of its classes (numbers of the full dataset), which
+        it numbers 0, 1, ... in the order given: every split holds their images alone.
+        None gives the whole dataset."""
+        if classes is None:
+            return self
+        if self.subset is not None:
+            raise ValueError(f"{self.name} is already a view on classes {list(self.subset)}")
+        if isinstance(classes, str) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            raise ValueError(f"classes must be a list of class numbers, got {classes!r}")
+        numbers = tuple(classes)
+        out_of_range = [c for c in numbers if not 0 <= c < len(self.classes)]
+        if out_of_range or len(set(numbers)) != len(numbers) or len(numbers) < 2:
+            listed = ", ".join(f"{i} {name}" for i, name in enumerate(self.classes))
+            raise ValueError(f"classes {list(numbers)}: give two or more different class "
+                             f"numbers of {self.name} ({listed})")
+        return replace(self, classes=tuple(self.classes[c] for c in numbers), subset=numbers)
 
 
 FASHION_MNIST = DatasetSpec(
@@ -193,10 +215,25 @@ def load(spec: DatasetSpec, data_dir: str | Path | None = None,
         if len(images) != spec.sizes[split]:
             raise ValueError(f"{where}: {len(images)} {split} images, expected "
                              f"{spec.sizes[split]}")
-        if labels.min() < 0 or labels.max() >= len(spec.classes):
-            raise ValueError(f"{where}: labels outside 0..{len(spec.classes) - 1}")
-        splits[split] = images, labels
+        every = len(spec.classes) if spec.subset is None else len(DATASETS[spec.name].classes)
+        if labels.min() < 0 or labels.max() >= every:
+            raise ValueError(f"{where}: labels outside 0..{every - 1}")
+        splits[split] = _of_classes(images, labels, spec.subset)
     return splits
+
+
+def _of_classes(images: np.ndarray, labels: np.ndarray, subset: tuple[int, ...] | None
+                ) -> Split:
+    """The images of the classes in `subset` alone, their labels renumbered 0, 1, ... in its
+    order (all of them when None)."""
+    if subset is None:
+        return images, labels
+    renumber = np.full(int(labels.max()) + 1, -1, np.int64)
+    for new, old in enumerate(subset):
+        if old < len(renumber):
+            renumber[old] = new
+    kept = renumber[labels] >= 0
+    return images[kept], renumber[labels[kept]]
 
 
 def _idx_split(spec: DatasetSpec, folder: Path, names, contents) -> Split:

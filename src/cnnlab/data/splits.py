@@ -70,11 +70,12 @@ class Splits:
 
 
 def run_splits(dataset: str, val_size: int, seed: int, train_size: int | None = None,
-               data_dir: str | None = None) -> Splits:
+               data_dir: str | None = None, classes: list[int] | None = None) -> Splits:
     """The training images less a stratified validation split of `val_size` (drawn with
     `seed`, so every command that reads the run draws the same one), optionally cut to a
-    class-balanced `train_size`, and the official test set."""
-    spec = datasets.get_spec(dataset)
+    class-balanced `train_size`, and the official test set; of some `classes` only when
+    given (see DatasetSpec.only)."""
+    spec = datasets.get_spec(dataset).only(classes)
     loaded = datasets.load(spec, data_dir)
     images, labels = loaded["train"]
     train_index, val_index = stratified_split(labels, val_size, seed)

@@ -134,7 +134,7 @@ def _run_target(path: Path, dataset: str | None, normalize: str | None) -> Targe
         folder, weights_file, kind = path.parent, path, "checkpoint"
         config, weights = _checkpoint(path)
     _same_contract(config, normalize, path)
-    spec = _dataset(config.dataset, dataset, path)
+    spec = _dataset(config.dataset, dataset, path).only(config.classes)
     source = layout.source_copy(folder, config)
     return Target(kind, path, folder, spec, config, weights, weights_file, source)
 
@@ -197,4 +197,4 @@ def target_splits(target: Target, data_dir: str | None = None) -> Splits:
     and the whole training set besides, from `data_dir` or where the run found the data."""
     config = target.config
     return run_splits(target.spec.name, config.val_size, config.seed, None,
-                      data_dir or config.data_dir)
+                      data_dir or config.data_dir, config.classes)

@@ -37,6 +37,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     augment: str = ""  # comma-separated: crop, flip, cutout
     train_size: int | None = None  # a class-balanced subset of the training images
+    classes: list[int] | None = None  # some of the dataset's classes only, numbered 0, 1, ...
     val_size: int = 5000  # held out of the training set, stratified by class
     seed: int = 0
     # What the model receives: the dataset's normalisation of the [0, 1] pixels, or the pixels
@@ -102,11 +103,13 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError("nesterov needs --optimizer sgd and a momentum above 0")
-        if self.train_size is not None:
-            positive("train_size", self.train_size)
+        if self.classes is not None or self.train_size is not None:
             from cnnlab.data.datasets import get_spec  # (NumPy: `cnnlab --help` stays quick)
 
-            classes = len(get_spec(self.dataset).classes)
+            spec = get_spec(self.dataset).only(self.classes)  # an error for classes it lacks
+        if self.train_size is not None:
+            positive("train_size", self.train_size)
+            classes = len(spec.classes)
             if self.train_size < classes:
                 raise ValueError(f"train_size {self.train_size} is fewer images than the "
                                  f"{classes} classes of {self.dataset}: some classes could "

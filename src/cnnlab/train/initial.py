@@ -1,10 +1,12 @@
 """Fine-tuning: a run that starts from other weights (`--init RUN_OR_WEIGHTS`) and keeps some
 of its layers as they are (`--freeze PREFIX ...`).
 
-The layers whose names and shapes match load; a head whose class count differs starts
-afresh (the new task's classes are not the old one's); any other layer that differs is
-refused, naming it, since such weights were made for another network. What loaded, what
-started afresh and what the init held beyond the model is said in the run's first lines.
+The layers whose names and shapes match load; a head whose classes differ starts afresh (the
+new task's classes are not the old one's): in number, or, where the init is a run or a
+shipped network and so names them, in name (five classes fine-tuned from five others). Any
+other layer that differs is refused, naming it, since such weights were made for another
+network. What loaded, what started afresh and what the init held beyond the model is said in
+the run's first lines.
 
 A frozen layer's parameters get no gradient and no optimizer step, and a frozen batch norm
 runs on its loaded statistics (eval mode even while the rest trains), so a frozen layer ends
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data.datasets import get_spec
 from cnnlab.models.engines import engine_of
-from cnnlab.models.pretrained import is_pretrained, load_pretrained
+from cnnlab.models.pretrained import catalog, is_pretrained, load_pretrained
 from cnnlab.models.weights import read_state_dict
 from cnnlab.runs import folder as layout
 
@@ -35,6 +38,20 @@ def init_weights(source: str) -> dict[str, np.ndarray]:
     return read_state_dict(path)
 
 
+def init_classes(source: str) -> tuple[str, ...] | None:
+    """The classes `source` was trained on, where it says: a shipped network's, or a run's
+    (its folder, or a weights file inside it); None for a bare weights file."""
+    if is_pretrained(source):
+        entry = catalog().get(source.partition(":")[2])
+        return get_spec(entry.dataset).classes if entry is not None else None
+    path = Path(source)
+    folder = path if path.is_dir() else path.parent
+    if not (folder / layout.CONFIG).is_file():
+        return None
+    config = layout.read_config(folder, path)
+    return get_spec(config.dataset).only(config.classes).classes
+
+
 def _head(own: dict[str, tuple[int, ...]], num_classes: int) -> set[str]:
     """The output layer's tensors: those of the last layer with parameters, when its first
     dimension is the number of classes."""
@@ -44,13 +61,16 @@ def _head(own: dict[str, tuple[int, ...]], num_classes: int) -> set[str]:
     return keys if keys and all(own[key][:1] == (num_classes,) for key in keys) else set()
 
 
-def initialise(model, source: str, num_classes: int) -> str:
-    """Load into `model` what of `source` fits it; the line the run says about it."""
+def initialise(model, source: str, classes: tuple[str, ...]) -> str:
+    """Load into `model`, which predicts `classes`, what of `source` fits it; the line the
+    run says about it."""
     given = init_weights(source)
     own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-    head = _head(own, num_classes)
-    fits = {key: value for key, value in given.items()
-            if key in own and tuple(value.shape) == own[key]}
+    head = _head(own, len(classes))
+    before = init_classes(source)
+    renamed = before is not None and len(before) == len(classes) and before != tuple(classes)
+    fits = {key: value for key, value in given.items() if key in own and tuple(value.shape)
+            == own[key] and not (renamed and key in head)}
     differing = [key for key in own if key in given and key not in fits]  # the model's order
     afresh = [key for key in differing if key in head]
     wrong = [f"{key} (here {own[key]}, in the init {tuple(given[key].shape)})"
@@ -64,10 +84,12 @@ def initialise(model, source: str, num_classes: int) -> str:
                          f"{', '.join(list(own)[:3])}...)")
     engine_of(model).load_weights(model, fits)
     line = f"initialised from {source}: {len(fits)} of {len(own)} tensors loaded"
-    if afresh:
-        classes = given[afresh[0]].shape[0]
-        line += (f"; the head ({', '.join(afresh)}) starts afresh: {classes} classes in the "
-                 f"init, {num_classes} here")
+    if afresh and renamed:
+        line += (f"; the head ({', '.join(afresh)}) starts afresh: the init's classes are "
+                 f"{', '.join(before)}, this run's {', '.join(classes)}")
+    elif afresh:
+        line += (f"; the head ({', '.join(afresh)}) starts afresh: "
+                 f"{given[afresh[0]].shape[0]} classes in the init, {len(classes)} here")
     kept = [key for key in own if key not in fits and key not in afresh]
     if kept:
         line += f"; not in the init, so as initialised: {', '.join(kept)}"

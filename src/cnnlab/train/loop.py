@@ -60,7 +60,7 @@ class Run:
         self.folder = config.run_dir()
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.spec = spec = get_spec(config.dataset)
+        self.spec = spec = get_spec(config.dataset).only(config.classes)
         self.contract = Preprocessing.of(spec, config.normalize)
         engines.manual_seed(config.seed)  # the model's initialisation draws from its engine
         model = build_model(config.model, spec.shape, len(spec.classes), config.engine,
@@ -74,7 +74,7 @@ class Run:
         self.engine.check_amp(self.device, config.amp)
         # the data last: a model or device that cannot be had is said before it loads
         splits = run_splits(config.dataset, config.val_size, config.seed, config.train_size,
-                            config.data_dir)
+                            config.data_dir, config.classes)
         self.cluster = distributed.join(self.device)
         self.report = report if self.cluster.is_main else (lambda line: None)
         self.channels_last = not is_user_model(config.model)  # see TorchEngine.prepare
@@ -296,7 +296,9 @@ class Run:
         receives = "normalised pixels" if config.normalize == "dataset" else "pixels in [0, 1]"
         recipe = f" (recipe {config.recipe})" if config.recipe else ""
         warning = self.engine.amp_warning(self.device, config.amp)
-        return (f"{config.model} on {spec.name} ({self.engine.name} engine on {device}{amp}"
+        subset = f" classes {', '.join(spec.classes)}" if spec.subset else ""
+        return (f"{config.model} on {spec.name}{subset} ({self.engine.name} engine on "
+                f"{device}{amp}"
                 f"{processes}): {len(self.data['train'][0])} training and "
                 f"{len(self.data['val'][0])} validation images, batch {config.batch_size}, "
                 f"{config.optimizer} lr {config.lr}, {config.schedule} schedule, the model "
@@ -317,7 +319,7 @@ def start(config: TrainConfig, report: Callable[[str], None] = print) -> Run:
     before = layout.sha256_of(original) if original else None
     run = Run(replace(config, source=None, source_sha256=None), report, original)
     if config.init:  # a resumed run has its own weights: the init is read at the start alone
-        run.report(initialise(run.model, config.init, len(run.spec.classes)))
+        run.report(initialise(run.model, config.init, run.spec.classes))
     if run.cluster.is_main:
         folder.mkdir(parents=True, exist_ok=True)
         if original is not None:
