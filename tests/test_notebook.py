@@ -2,6 +2,7 @@
 display formatter renders as tables and figures (what Jupyter shows), not dataclass dumps."""
 
 import sys
+from pathlib import Path
 
 import pytest
 from IPython.core.formatters import DisplayFormatter
@@ -136,9 +137,68 @@ def test_a_misspelt_setting_names_the_settings():
         cnnlab.train("lenet5", "fashion-mnist", epoch=3)
 
 
-def test_a_network_defined_in_a_cell_is_asked_for_as_a_file():
+CELL = """import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10, in_channels=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 4, 5)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(4 * 12 * 12, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(F.relu(self.conv(x))).flatten(1))
+"""
+
+
+def test_a_network_defined_in_a_notebook_cell_trains_and_its_run_keeps_the_cell(tmp_path,
+                                                                                 monkeypatch):
+    """A real IPython shell runs the cells: the class is handed over itself, and the run keeps
+    the cell's source, so the run is evaluated after the cell is gone."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setattr("cnnlab.models.cells.CELLS", tmp_path / "cells")
+    shell = InteractiveShell.instance()
+    try:
+        assert shell.run_cell(CELL).success
+        run = shell.run_cell(f"import cnnlab\nrun = cnnlab.train(Net, 'fashion-mnist', "
+                             f"epochs=1, train_size=500, val_size=100, quiet=True, "
+                             f"out={str(tmp_path / 'run')!r})")
+        assert run.success, run.error_in_exec
+        config = layout.read_config(tmp_path / "run")
+    finally:
+        InteractiveShell.clear_instance()
+    kept = Path(config.model.rpartition(":")[0])
+    assert config.model.endswith(":Net") and kept.parent.parent == tmp_path / "cells"
+    assert CELL in kept.read_text() and CELL in (tmp_path / "run" / config.source).read_text()
+    assert cnnlab.evaluate(tmp_path / "run", "val", speed=False).metrics.top1 > 0.3
+
+
+def test_a_cell_without_the_imports_its_class_needs_is_told_to_hold_them(tmp_path,
+                                                                         monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setattr("cnnlab.models.cells.CELLS", tmp_path / "cells")
+    shell = InteractiveShell.instance()
+    try:
+        imports, _, body = CELL.partition("\n\n\n")
+        assert shell.run_cell(imports).success and shell.run_cell(body).success
+        run = shell.run_cell(f"import cnnlab\ncnnlab.train(Net, 'fashion-mnist', epochs=1, "
+                             f"out={str(tmp_path / 'run')!r})")
+    finally:
+        InteractiveShell.clear_instance()
+    assert isinstance(run.error_in_exec, ValueError)
+    assert str(run.error_in_exec).endswith("NameError: name 'nn' is not defined: cnnlab keeps "
+                                           "the cell that defines Net alone, so write the "
+                                           "imports it needs in that cell")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_network_given_as_an_instance_is_asked_for_as_its_class():
     import torch
 
-    with pytest.raises(TypeError, match=r"name the network as 'path/to/net.py:Linear'.*"
-                                        r"%%writefile net.py"):
+    with pytest.raises(TypeError, match=r"give the network as a class or a factory function "
+                                        r"defined at the top of a file or a notebook cell"):
         cnnlab.train(torch.nn.Linear(784, 10), "fashion-mnist")

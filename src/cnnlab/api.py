@@ -26,6 +26,7 @@ from cnnlab.evaluate.evaluation import Evaluation
 from cnnlab.evaluate.evaluation import evaluate as evaluate_target
 from cnnlab.evaluate.exporting import ExportReport, export_target
 from cnnlab.evaluate.targets import load_target
+from cnnlab.models.cells import is_kept_cell, network_spec
 from cnnlab.models.summary import model_table
 from cnnlab.runs import folder as layout
 from cnnlab.runs.compare import RunsTable, runs_table
@@ -36,12 +37,11 @@ from cnnlab.viz.notebook import curves
 
 
 def _model_name(model) -> str:
+    """A zoo name or `path:Name` as given; a class or factory as the file (or the notebook
+    cell's source, kept in a file) that defines it."""
     if isinstance(model, str):
         return model
-    raise TypeError(f"name the network as 'path/to/net.py:{type(model).__name__}' (or a zoo "
-                    "name): a run keeps a copy of its source file, so it can be resumed, "
-                    "evaluated and exported after you change it. A class defined in a "
-                    "notebook cell has no file: write the cell to one (%%writefile net.py)")
+    return network_spec(model)
 
 
 _EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "val loss", "val acc")
@@ -128,9 +128,16 @@ def train(model=None, dataset: str | None = None, *, resume: str | Path | None =
                          f"{', '.join(sorted(set(defaults()) - {'model', 'dataset'}))}")
     given = {"model": _model_name(model) if model is not None else None, "dataset": dataset,
              **settings}
-    run = launch.prepare(given, config_file=config, resume=resume,
-                         report=(lambda line: None) if quiet else print,
-                         spell=lambda name: f"{name}=")
+    try:
+        run = launch.prepare(given, config_file=config, resume=resume,
+                             report=(lambda line: None) if quiet else print,
+                             spell=lambda name: f"{name}=")
+    except ValueError as error:
+        if is_kept_cell(given["model"]) and "NameError" in str(error):
+            raise ValueError(f"{error}: cnnlab keeps the cell that defines "
+                             f"{given['model'].rpartition(':')[2]} alone, so write the imports "
+                             "it needs in that cell") from None
+        raise
     result = launch.run_to_end(run)
     return TrainedRun(run.folder, run.config, result, layout.history(run.folder))
 
