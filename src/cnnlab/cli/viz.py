@@ -157,6 +157,19 @@ def _pareto(args) -> int:
     return 0
 
 
+def _gradcam(args) -> int:
+    from cnnlab.viz.canvas import save_png
+    from cnnlab.viz.run_figures import run_attribution
+
+    figure, found = run_attribution(_model(args), args.image, args.layer, args.target_class,
+                                    args.data_dir)
+    save_png(figure, args.output)
+    print(f"wrote {args.output}: Grad-CAM at {found.layer} and saliency for class "
+          f"{found.target_class} (p = {found.probabilities[found.target_class]:.3f}) on test "
+          f"image {args.image}")
+    return 0
+
+
 def _report(args) -> int:
     from cnnlab.viz.report import write_report
 
@@ -169,7 +182,7 @@ def _report(args) -> int:
 
 def add_viz(commands) -> None:
     viz = commands.add_parser(
-        "viz", help="figures: kernels, feature maps, arithmetic animations, plots",
+        "viz", help="figures: kernels, feature maps, Grad-CAM, arithmetic animations, plots",
         description="Regenerate the course's figures from real computations: a run's kernels "
                     "and feature maps, animations of convolution and pooling for any "
                     "parameters, the whole gallery, and plots of runs.")
@@ -204,6 +217,21 @@ def add_viz(commands) -> None:
     add_target_options(features)
     features.add_argument("-o", "--output", required=True, help="the .png to write")
     features.set_defaults(handler=_features)
+
+    gradcam = figures.add_parser(
+        "gradcam", help="why the model chose a class: Grad-CAM and saliency on a test image",
+        description="A test image, Grad-CAM's map of a layer's evidence for a class over it "
+                    "(Selvaraju et al. 2017), and the gradient saliency (Simonyan et al. 2014).")
+    gradcam.add_argument("run", metavar="MODEL", help=_MODEL)
+    gradcam.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
+    gradcam.add_argument("--layer", help="the call whose maps are weighed, as `cnnlab shapes "
+                                         "--all` names it (pool, F.relu, pool (2nd call)); "
+                                         "default: the last whose output has positions")
+    gradcam.add_argument("--class", dest="target_class", type=int, metavar="N",
+                         help="the class explained (default: the predicted one)")
+    add_target_options(gradcam)
+    gradcam.add_argument("-o", "--output", required=True, help="the .png to write")
+    gradcam.set_defaults(handler=_gradcam)
 
     animate = figures.add_parser(
         "animate", help="animate a convolution or pooling, one frame per output position",

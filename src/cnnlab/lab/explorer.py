@@ -235,14 +235,6 @@ class ExploredModel:
             pixels, label, about = self.image(source)
             found = attribute(self.model, self._received(pixels), chosen,
                               None if layer in (None, "") else str(layer))
-        height, width = pixels.shape[1:]
-        on_input = found.cam_on_input((height, width))
-        peak = float(on_input.max())
-        heat = canvas.heat_rgb8(on_input / peak if peak > 0 else on_input)
-        base = canvas.to_rgb8(self._display(pixels)).astype(np.float64)
-        overlay = np.rint(0.5 * base + 0.5 * heat).astype(np.uint8)
-        cam_peak = float(found.cam.max())
-        saliency_peak = float(found.saliency.max())
         probabilities = found.probabilities
         return {"image": about, "true": label, "class": found.target_class,
                 "class_name": self.classes[found.target_class], "layer": found.layer,
@@ -250,12 +242,10 @@ class ExploredModel:
                 "predicted": int(probabilities.argmax()),
                 "probabilities": [float(p) for p in probabilities],
                 "cam": [[round(float(v), 6) for v in row] for row in found.cam],
-                "cam_png": canvas.png_data_url(canvas.heat_rgb8(
-                    found.cam / cam_peak if cam_peak > 0 else found.cam)),
-                "overlay_png": canvas.png_data_url(overlay),
-                "saliency_png": canvas.png_data_url(canvas.to_rgb8(
-                    found.saliency / saliency_peak if saliency_peak > 0 else found.saliency)),
-                "cam_max": cam_peak, "saliency_max": saliency_peak}
+                "cam_png": canvas.png_data_url(found.cam_rgb8()),
+                "overlay_png": canvas.png_data_url(found.overlay_rgb8(self._display(pixels))),
+                "saliency_png": canvas.png_data_url(found.saliency_rgb8()),
+                "cam_max": float(found.cam.max()), "saliency_max": float(found.saliency.max())}
 
     # ------------------------------------------------------------------ the test set
     def logits(self) -> np.ndarray:

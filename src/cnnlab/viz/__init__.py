@@ -7,10 +7,10 @@ Pillow at exact pixel positions, so tests can read them back; plots with axes us
 
 import importlib
 
-# From Python: cnnlab.viz.curves(run, ...), confusion, pareto, first_kernels, feature_maps
+# From Python: cnnlab.viz.curves(run, ...), confusion, pareto, first_kernels, feature_maps, grad_cam
 # (notebook.py; not kernels or features, which are the modules that draw them),
 # imported when first used so that the figure modules stay quick to import.
-_FIGURES = ("curves", "confusion", "pareto", "first_kernels", "feature_maps")
+_FIGURES = ("curves", "confusion", "pareto", "first_kernels", "feature_maps", "grad_cam")
 
 
 def __getattr__(name: str):

@@ -19,6 +19,7 @@ from PIL import Image
 
 from cnnlab.models.capture import CPU, Call, Listener, forward, record
 from cnnlab.models.engines import engine_of
+from cnnlab.viz import canvas
 
 
 @dataclass
@@ -39,6 +40,26 @@ class Attribution:
         resized = Image.fromarray(self.cam.astype(np.float32), mode="F").resize(
             (size[1], size[0]), Image.BILINEAR)
         return np.maximum(np.asarray(resized, dtype=np.float64), 0.0)
+
+    def overlay_rgb8(self, display: np.ndarray) -> np.ndarray:
+        """The map on the image as the paper shows it: half the image ((H, W) grey or
+        (H, W, 3) colour, in [0, 1]), half the map's heat colours at the image's size."""
+        on_input = self.cam_on_input(display.shape[:2])
+        heat = canvas.heat_rgb8(_peak_scaled(on_input))
+        return np.rint(0.5 * canvas.to_rgb8(display) + 0.5 * heat).astype(np.uint8)
+
+    def cam_rgb8(self) -> np.ndarray:
+        """The map at the layer's own resolution, in heat colours."""
+        return canvas.heat_rgb8(_peak_scaled(self.cam))
+
+    def saliency_rgb8(self) -> np.ndarray:
+        """The saliency as grey, its peak white."""
+        return canvas.to_rgb8(_peak_scaled(self.saliency))
+
+
+def _peak_scaled(values: np.ndarray) -> np.ndarray:
+    peak = float(values.max())
+    return values / peak if peak > 0 else values
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

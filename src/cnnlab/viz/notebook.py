@@ -9,7 +9,7 @@ from pathlib import Path
 from cnnlab.evaluate.targets import load_target
 from cnnlab.runs import folder as layout
 from cnnlab.viz import canvas, plots, run_data
-from cnnlab.viz.run_figures import run_features, run_kernels
+from cnnlab.viz.run_figures import run_attribution, run_features, run_kernels
 
 
 class Plot:
@@ -77,6 +77,15 @@ def first_kernels(model, *, dataset=None, weights=None, normalize=None) -> Pictu
     """The first convolution's kernels as a grid."""
     grid = run_kernels(_target(model, dataset, weights, normalize))
     return Picture(grid.image, grid.title)
+
+
+def grad_cam(model, image: int = 0, layer: str | None = None, target_class: int | None = None,
+             *, dataset=None, weights=None, normalize=None) -> Picture:
+    """Why the model chose a class for test image `image`: the image, Grad-CAM at `layer` (a
+    call site such as "pool (2nd call)"; the last with positions when None) and saliency."""
+    figure, found = run_attribution(_target(model, dataset, weights, normalize), image, layer,
+                                    target_class)
+    return Picture(figure, f"Grad-CAM at {found.layer}")
 
 
 def feature_maps(model, image: int = 0, blocks: int = 2, channels: int = 8, *, dataset=None,

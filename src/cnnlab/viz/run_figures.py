@@ -1,4 +1,5 @@
-"""The figures of one trained model: its first-layer kernels and one test image's feature maps.
+"""The figures of one trained model: its kernels, one test image's feature maps, and why it
+chose a class for that image (Grad-CAM and saliency).
 A model is anything `cnnlab eval` accepts that carries layers: a run folder, a checkpoint, its
 model.safetensors, or a model named bare with its weights; an .onnx file has no layers to look
 into. The image goes through the model's own preprocessing contract."""
@@ -7,10 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
+
 from cnnlab.data import datasets
 from cnnlab.data.contract import unit_pixels
 from cnnlab.evaluate.predictors import ModelPredictor, predict_all
 from cnnlab.evaluate.targets import Target, load_target
+from cnnlab.viz.attribution import Attribution, attribute
+from cnnlab.viz.cam_figure import attribution_figure
 from cnnlab.viz.features import FeatureFigure, feature_figure
 from cnnlab.viz.kernels import KernelGrid, kernel_grid
 from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
@@ -67,3 +72,21 @@ def run_features(target: Target | str, index: int = 0, blocks: int = 2, channels
     title = (f"{target.name} on {target.spec.name} test image {index}: "
              f"{classes[label]}, predicted {classes[predicted]}")
     return feature_figure(unit, stages, title, channels)
+
+
+def run_attribution(target: Target | str, index: int = 0, layer: str | None = None,
+                    target_class: int | None = None, data_dir: str | None = None,
+                    model=None) -> tuple[Image.Image, Attribution]:
+    """Grad-CAM at `layer` (a call site; the last with positions when None) and saliency for
+    `target_class` (the predicted one when None) on test image `index`: (figure, numbers)."""
+    target, model = trained_model(target, model)
+    pixels, label = test_image(target, index, data_dir)
+    classes = list(target.spec.classes)
+    if target_class is not None and not 0 <= target_class < len(classes):
+        raise ValueError(f"--class {target_class} is out of range: {target.spec.name} has "
+                         f"classes 0 to {len(classes) - 1}")
+    found = attribute(model, target.contract.received(pixels[None])[0], target_class, layer)
+    unit = unit_pixels(pixels)
+    display = unit[0] if len(unit) == 1 else unit.transpose(1, 2, 0)
+    caption = f"test image {index}: {classes[label]}"
+    return attribution_figure(display, found, caption, classes), found
