@@ -26,7 +26,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: demo test lint bench data test-tools apt-install clean
+.PHONY: demo test lint bench notebooks data test-tools apt-install clean
 
 # The main job: LeNet-5 on the real Fashion-MNIST, about 91% test accuracy in about 70 s on 2 cores,
 # then its evaluation on the test split (the accuracy table and the speed at batch size 4) and
@@ -43,6 +43,11 @@ test: $(VENV)/.installed-test data test-tools
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
+
+# The course's notebooks in JupyterLab (one per chapter, in notebooks/).
+notebooks: $(VENV)/.installed data
+	$(BIN)/pip install --quiet -e ".[lab,notebooks]"
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scratch_vs_torch.py --threads 1
