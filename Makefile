@@ -46,7 +46,7 @@ lint: $(VENV)/.installed-test
 
 # The course's notebooks in JupyterLab (one per chapter, in notebooks/).
 notebooks: $(VENV)/.installed data
-	$(BIN)/pip install --quiet -e ".[lab,notebooks]"
+	$(BIN)/pip install --quiet -e ".[lab,leaderboard,notebooks]"
 	$(BIN)/jupyter lab notebooks/
 
 bench: $(VENV)/.installed-test

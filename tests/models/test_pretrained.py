@@ -60,6 +60,8 @@ def test_fine_tuning_starts_from_a_shipped_network(tmp_path, capsys):
             in capsys.readouterr().out)
     assert main(["export", "pretrained:lenet5-fashion-mnist", "-o",
                  str(tmp_path / "net.onnx")]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"exported lenet5 (pretrained:lenet5-fashion-mnist) to {tmp_path / 'net.onnx'} (")
 
 
 def test_the_lab_explores_a_shipped_network():

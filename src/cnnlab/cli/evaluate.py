@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from cnnlab.cli.options import (
     DATASETS,
@@ -44,6 +45,8 @@ def _export(args: argparse.Namespace) -> int:
     if target.kind == "model":
         what = f"{target.name} with " + (f"weights {target.weights_file}" if target.weights
                                          else "its initial (random) weights")
+    elif target.kind == "pretrained":  # shipped with cnnlab: its name says where from
+        what = f"{target.name} (pretrained:{Path(target.weights_file).stem})"
     else:
         what = f"{target.name} from {target.path}"
     info = report.info
