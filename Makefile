@@ -26,7 +26,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: demo test lint bench notebooks data test-tools apt-install clean
+.PHONY: demo test lint bench notebooks docs data test-tools apt-install clean
 
 # The main job: LeNet-5 on the real Fashion-MNIST, about 91% test accuracy in about 70 s on 2 cores,
 # then its evaluation on the test split (the accuracy table and the speed at batch size 4) and
@@ -38,11 +38,17 @@ demo: $(VENV)/.installed data
 	$(BIN)/cnnlab report runs/demo
 
 test: $(VENV)/.installed-test data test-tools
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+
+# The documentation site, built strictly (a broken link or reference fails) into site/; it
+# opens from the disk (site/index.html). `make test` builds it too (tests/test_docs.py).
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings strict counts
+	@echo "wrote site/index.html"
 
 # The course's notebooks in JupyterLab (one per chapter, in notebooks/).
 notebooks: $(VENV)/.installed data
@@ -64,7 +70,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[test,leaderboard,lab]"
+	$(BIN)/pip install --quiet -e ".[test,leaderboard,lab,docs]"
 	touch $@ $(VENV)/.installed
 
 # Fashion-MNIST, the real data of the demo and of the training tests, from Debian's package.
@@ -87,4 +93,4 @@ apt-install:
 	$(call apt_install,$(PACKAGES))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis src/*.egg-info site .cache

@@ -129,16 +129,17 @@ def test_the_autograd_version_needs_no_grad_for_its_update():
         w -= 0.1 * w.grad
 
 
-def test_the_readme_two_layer_network_runs_as_printed_on_both_engines():
-    """The README's "For students" snippet, exactly as printed, and with `import torch`."""
+def test_the_students_guide_s_two_layer_network_runs_as_printed_on_both_engines():
+    """The students' guide's snippet (docs/students.md), exactly as printed, and with
+    `import torch`."""
     from pathlib import Path
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "students.md").read_text()
     section = readme[readme.index("**3. The two-layer network"):]
     start = section.index("```python\n") + len("```python\n")
     snippet = section[start:section.index("\n```", start)]
     assert snippet.startswith("import cnnlab.scratch as torch")
     for source in (snippet, snippet.replace("import cnnlab.scratch as torch", "import torch")):
         scope = {}
-        exec(compile(source, "README", "exec"), scope)  # our README's text
+        exec(compile(source, "docs/students.md", "exec"), scope)  # our guide's text
         assert scope["loss"].item() < 1e-2  # from about 3e7: it learns

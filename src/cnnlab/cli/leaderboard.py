@@ -221,8 +221,8 @@ def add_leaderboard(commands) -> None:
                            "public half count")
     task.add_argument("--min-accuracy", metavar="ACCURACY",
                       help="speed ranks only submissions at least this accurate (91.13%% or "
-                           "0.9113; 0 ranks all); default on fashion-mnist: the README's "
-                           "LeNet-5 recipe, 91.13%%")
+                           "0.9113; 0 ranks all); default on fashion-mnist: the training "
+                           "guide's LeNet-5 recipe, 91.13%%")
     task.add_argument("--daily-limit", type=int, default=5)
     task.add_argument("--max-mb", type=float, default=100, help="largest upload (default 100)")
     task.set_defaults(handler=_add_task)

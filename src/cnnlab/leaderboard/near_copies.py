@@ -11,8 +11,8 @@ those images, or whose weights are at most `NEAR_WEIGHT_DISTANCE` apart, is flag
 suspected copy of the earliest it is near, with the figures as evidence, and left unranked
 until the teacher clears it.
 
-Measured on Fashion-MNIST's test set (benchmarks/copy_detection.py, LeNet-5 by the README
-recipe, 91.9%): honest pairs from seeds 0, 1 and 2 agree on 44.9-46.6% of the images either
+Measured on Fashion-MNIST's test set (benchmarks/copy_detection.py, LeNet-5 by the training
+guide's recipe, 91.9%): honest pairs from seeds 0, 1 and 2 agree on 44.9-46.6% of the images either
 gets wrong (weaker LeNet-5s, 2 epochs on 2,000 images: 40.8-54.3%) and lie 1.23-1.27 apart
 by weights (the same seed by another recipe: 0.96); a nudged, permuted, rescaled or
 re-exported copy agrees on 100% at a distance of 0. Fine-tuned 100 to 2,000 steps, a copy's

@@ -30,9 +30,12 @@ SPLIT_SEED = 2024  # the public/private halves of every task's test set
 def secret_seed() -> int:
     """An exercise task's seed: its hidden cases come from it, so nobody may know it."""
     return secrets.randbelow(2**31)
-# The default accuracy floor of the speed ranking: LeNet-5 trained by the README's recipe (its
-# time-to-accuracy table), on the official test set, the lower of seeds 0 and 1. Only
-# Fashion-MNIST is on this machine to measure it; other datasets need --min-accuracy.
+
+
+# The default accuracy floor of the speed ranking: LeNet-5 trained by the training guide's
+# recipe (docs/training.md, its time-to-accuracy table), on the official test set, the lower
+# of seeds 0 and 1. Only Fashion-MNIST is on this machine to measure it; other datasets need
+# --min-accuracy.
 REFERENCE_RECIPE = ("cnnlab train lenet5 --dataset fashion-mnist --epochs 9 --lr 0.005 "
                     "--val-size 0 --label-smoothing 0.1")
 REFERENCE_ACCURACY = {"fashion-mnist": 0.9113}
@@ -57,11 +60,11 @@ def _floor(dataset: str, min_accuracy: float | None) -> tuple[float, str]:
         return min_accuracy, "set by the teacher"
     if dataset not in REFERENCE_ACCURACY:
         raise ValueError(f"--dataset {dataset}: give --min-accuracy, the accuracy below which "
-                         "a submission is not ranked by speed (the default, the README's "
-                         "LeNet-5 recipe, is measured on fashion-mnist only); e.g. the test "
-                         f"accuracy of cnnlab train lenet5 --dataset {dataset} ..., or 0 to "
+                         "a submission is not ranked by speed (the default, the training "
+                         "guide's LeNet-5 recipe, is measured on fashion-mnist only); e.g. the "
+                         f"test accuracy of cnnlab train lenet5 --dataset {dataset} ..., or 0 to "
                          "rank every submission by speed")
-    return REFERENCE_ACCURACY[dataset], (f"LeNet-5 trained by the README's recipe "
+    return REFERENCE_ACCURACY[dataset], (f"LeNet-5 trained by the training guide's recipe "
                                          f"({REFERENCE_RECIPE}) on {dataset}'s official test "
                                          "set")
 
@@ -226,7 +229,7 @@ def flagged_copies(engine: Engine, task_name: str) -> list[dict]:
 
 def judge_copy(engine: Engine, key: str, honest: bool) -> Submission:
     """The teacher's verdict on a flagged submission: `honest` ranks it after all (two
-    students may reach one model, e.g. both trained the README's recipe with its seed);
+    students may reach one model, e.g. both trained the training guide's recipe with its seed);
     otherwise it is confirmed a copy and stays unranked."""
     with writing(engine) as session:
         row = session.scalar(select(Submission).where(Submission.key == key)) \
