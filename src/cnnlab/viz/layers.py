@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab.arithmetic.layers import pair
 from cnnlab.models.capture import Call, record
 from cnnlab.models.engines import engine_of
 
@@ -103,8 +104,8 @@ def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
         padding = call.module.padding if call.module is not None else \
             arguments.get("padding", 0)
         found.append(ConvLayer(len(found) + 1, call.name, engine.numpy(weight).copy(),
-                               _pair(stride), padding if isinstance(padding, str)
-                               else _pair(padding)))
+                               pair(stride), padding if isinstance(padding, str)
+                               else pair(padding)))
     if not found and not any(type(m).__name__ == "Conv2d" for m in model.modules()):
         raise ValueError(f"{type(model).__name__} has no convolution layer, so it has no "
                          "kernels to show")
@@ -112,10 +113,6 @@ def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
         raise ValueError(f"{type(model).__name__}'s forward pass never applies its "
                          "convolution layers")
     return found
-
-
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def first_conv(model, input_shape: tuple[int, ...]) -> ConvLayer:

@@ -93,7 +93,8 @@ async function refresh(what = {features: true, attribution: true}) {
       what.attribution ? api(`${base()}/attribution?${cam}`) : null]);
     const chosen = features && state.about.stages[features.stage.index];
     const conv = chosen && chosen.kind === "conv" &&
-      state.about.convs.find((c) => c.module === chosen.module);
+      // a layer called again ("conv (2nd call)") shows the kernels of its first call
+      state.about.convs.find((c) => c.module === chosen.module.replace(/ \(\d+\w\w call\)$/, ""));
     const kernels = conv ? await api(`${base()}/kernels?layer=${conv.number}`) : null;
     if (request !== state.request) return;  // a later choice has been made meanwhile
     if (features) {
@@ -157,7 +158,7 @@ function drawStage(answer) {
     const box = element("figure", {class: "tile", "data-channel": tile.channel});
     if (tile.before) {
       box.append(element("img", {src: tile.before, class: "pixels map before",
-        alt: `channel ${tile.channel} before the ReLU`, title: `before: ${tile.before_min.toFixed(3)} to ${tile.before_max.toFixed(3)}`}));
+        alt: `channel ${tile.channel} before the activation`, title: `before: ${tile.before_min.toFixed(3)} to ${tile.before_max.toFixed(3)}`}));
     }
     box.append(element("img", {src: tile.output, class: "pixels map output",
       alt: `channel ${tile.channel}`, title: `${tile.min.toFixed(3)} to ${tile.max.toFixed(3)}`}));
