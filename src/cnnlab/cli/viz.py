@@ -180,6 +180,14 @@ def _report(args) -> int:
     return 0
 
 
+def _image_figure(figures, name: str, help: str, description: str):
+    """A figure of one model on one test image: the model and --image."""
+    parser = figures.add_parser(name, help=help, description=description)
+    parser.add_argument("run", metavar="MODEL", help=_MODEL)
+    parser.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
+    return parser
+
+
 def add_viz(commands) -> None:
     viz = commands.add_parser(
         "viz", help="figures: kernels, feature maps, Grad-CAM, arithmetic animations, plots",
@@ -204,12 +212,11 @@ def add_viz(commands) -> None:
     kernels.add_argument("-o", "--output", required=True, help="the .png to write")
     kernels.set_defaults(handler=_kernels)
 
-    features = figures.add_parser(
-        "features", help="one test image's feature maps through the first blocks",
-        description="A test image and the maps after each conv, ReLU and pooling layer of the "
-                    "first blocks; a ReLU's input and output side by side.")
-    features.add_argument("run", metavar="MODEL", help=_MODEL)
-    features.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
+    features = _image_figure(
+        figures, "features", "one test image's feature maps through the first blocks",
+        "A test image and the maps of every convolution, activation, pooling, norm and sum the "
+        "first blocks compute, each call its own row (F.relu and a pooling layer's 2nd call "
+        "too); an activation's input and output side by side.")
     features.add_argument("--blocks", type=int, default=2,
                           help="conv blocks to follow (default 2)")
     features.add_argument("--channels", type=int, default=8,
@@ -218,12 +225,10 @@ def add_viz(commands) -> None:
     features.add_argument("-o", "--output", required=True, help="the .png to write")
     features.set_defaults(handler=_features)
 
-    gradcam = figures.add_parser(
-        "gradcam", help="why the model chose a class: Grad-CAM and saliency on a test image",
-        description="A test image, Grad-CAM's map of a layer's evidence for a class over it "
-                    "(Selvaraju et al. 2017), and the gradient saliency (Simonyan et al. 2014).")
-    gradcam.add_argument("run", metavar="MODEL", help=_MODEL)
-    gradcam.add_argument("--image", type=int, default=0, help="test-set index (default 0)")
+    gradcam = _image_figure(
+        figures, "gradcam", "why the model chose a class: Grad-CAM and saliency on a test image",
+        "A test image, Grad-CAM's map of a layer's evidence for a class over it (Selvaraju et "
+        "al. 2017), and the gradient saliency (Simonyan et al. 2014).")
     gradcam.add_argument("--layer", help="the call whose maps are weighed, as `cnnlab shapes "
                                          "--all` names it (pool, F.relu, pool (2nd call)); "
                                          "default: the last whose output has positions")
