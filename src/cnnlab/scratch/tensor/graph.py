@@ -385,16 +385,16 @@ def _lift(x, like: Tensor) -> Tensor:
 
 
 def tensor_method(*names: str):
-    """Install the decorated function as Tensor's methods `names` (`t.exp()` is `exp(t)`),
-    each announced to op observers under its name (`__add__` as "add"), the function under
-    its own; a property (t.T) is seen as the ops it runs."""
+    """Install the function as Tensor's methods `names` (`t.exp()` is `exp(t)`), announced as
+    named (`__add__` as "add") while ops are observed; a property (t.T) runs as its ops."""
     def install(function):
+        if isinstance(function, property):
+            for name in names:
+                setattr(Tensor, name, function)
+            return function
         for name in names:
             spoken = name[2:-2] if name.startswith("__") and name.endswith("__") else name
-            setattr(Tensor, name, function if isinstance(function, property)
-                    else observers.announced(spoken)(function))
-        if isinstance(function, property):
-            return function
+            observers.method(Tensor, name, function, spoken)
         return observers.announced(function.__name__.strip("_"))(function)
 
     return install
