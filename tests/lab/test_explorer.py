@@ -335,6 +335,8 @@ def test_a_lab_started_without_models_says_how_to_add_some():
         errors: list[str] = []
         with chromium_page(errors) as page:
             page.goto(f"{url}/explorer")
-            text = page.locator("#no-models").inner_text()
-            assert "cnnlab lab runs/lenet5" in text and page.locator("#no-models").is_visible()
+            # shown by the page's script once it has asked for the models: waited for, since
+            # under load the first look can come before the answer
+            page.locator("#no-models").wait_for(state="visible", timeout=30_000)
+            assert "cnnlab lab runs/lenet5" in page.locator("#no-models").inner_text()
         assert errors == []
