@@ -24,12 +24,13 @@ from cnnlab.evaluate.metrics import classification_report
 from cnnlab.evaluate.predictors import ModelPredictor, predict_all
 from cnnlab.evaluate.targets import Target
 from cnnlab.lab import uploads
+from cnnlab.models.capture import record
 from cnnlab.models.summary import summarize
 from cnnlab.viz import canvas
-from cnnlab.viz.attribution import attribute, softmax, spatial_layers
+from cnnlab.viz.attribution import attribute, softmax, spatial_of
 from cnnlab.viz.features import signed_grey
 from cnnlab.viz.kernels import default_max_kernels, kernel_grid
-from cnnlab.viz.layers import choose_conv, conv_layers, trace_stages
+from cnnlab.viz.layers import choose_conv, convs_of, stages_of, trace_stages
 from cnnlab.viz.run_figures import load_run
 
 CHANNELS_SHOWN = 64  # feature maps drawn by default (ask for more with channels=)
@@ -72,9 +73,10 @@ class ExploredModel:
         # Fashion-MNIST and MNIST draw light objects on black: an upload is matched to that.
         self.dark_background = uploads.border_brightness(images[:1000]) < 0.25
         self.table = summarize(self.model, spec.shape, self.target.config.model)
-        self.stages = trace_stages(self.model, np.zeros(spec.shape, np.float32), None)
-        self.convs = conv_layers(self.model, spec.shape)
-        self.cam_layers = spatial_layers(self.model, spec.shape)
+        calls = record(self.model, np.zeros(spec.shape, np.float32))  # one pass for all three
+        self.stages = stages_of(calls)
+        self.convs = convs_of(self.model, calls)
+        self.cam_layers = spatial_of(self.model, calls)
         # One backward pass now: the first one sets up autograd and takes most of a second,
         # which the student's first Grad-CAM would otherwise wait for.
         attribute(self.model, np.zeros(spec.shape, np.float32))

@@ -94,7 +94,7 @@ class Call:
 
     @property
     def is_relu(self) -> bool:
-        return self.what in RELUS or self.what.rstrip("_") in RELUS
+        return self.what.rstrip("_") in RELUS
 
     def arguments(self) -> dict:
         """A function's arguments by name (what `PARAMETERS` knows of its positions)."""
@@ -171,6 +171,7 @@ class _Capture:
         self.listener = listener
         self.names = {id(m): name for name, m in model.named_modules()}
         self.names[id(model)] = type(model).__name__ if is_layer(model) else ""
+        self.leaves = {id(m) for m in model.modules() if is_layer(m)}
         self.owners: list[str] = []  # the modules whose own forward code is running
         self.layers: list[Call | None] = []  # the layers running (None: an Identity)
         self.calls: dict[str, int] = {}
@@ -189,7 +190,7 @@ class _Capture:
 
     def enter(self, module, args) -> None:
         name = self.names[id(module)]
-        if not is_layer(module):
+        if id(module) not in self.leaves:
             self.owners.append(name)
             return
         kind = _module_kind(module)
@@ -201,7 +202,7 @@ class _Capture:
             self._tell(self.listener.before, call)
 
     def leave(self, module, _args, output):
-        if not is_layer(module):
+        if id(module) not in self.leaves:
             self.owners.pop()
             return None
         call = self.layers.pop()

@@ -72,33 +72,42 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 _WEIGHABLE = ("conv", "conv_transpose", "activation", "pool", "adaptive_pool", "norm", "merge")
 
 
-def spatial_layers(model, input_shape: tuple[int, ...]) -> list[str]:
-    """The call sites whose output still has positions (more than 1x1), in the order the
-    forward pass makes them: the convolutions, activations, poolings, norms and sums
-    Grad-CAM can weigh, the last one the nearest the classifier (for a ResNet, the ReLU after
-    the last block's sum)."""
-    layers = [call.name for call in record(model, np.zeros(input_shape, np.float32))
-              if call.kind in _WEIGHABLE and call.value is not None and call.value.ndim == 3
-              and call.value.shape[1] * call.value.shape[2] > 1]
+def _weighable(call: Call) -> bool:
+    """A call whose output maps still have positions (more than 1x1)."""
+    shape = tuple(call.output.shape)
+    return call.kind in _WEIGHABLE and len(shape) == 4 and shape[2] * shape[3] > 1
+
+
+def spatial_of(model, calls: list[Call]) -> list[str]:
+    """The call sites among recorded `calls` that Grad-CAM can weigh: the convolutions,
+    activations, poolings, norms and sums whose output still has positions, in the order the
+    forward pass makes them, the last one the nearest the classifier (for a ResNet, the ReLU
+    after the last block's sum)."""
+    layers = [call.name for call in calls if _weighable(call)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no convolution, activation or pooling "
                          "output with positions, so Grad-CAM has no map to weigh")
     return layers
 
 
-class _Keep(Listener):
-    """Keeps the output of one call, with its gradient, and hands the rest of the network a
-    copy: an in-place ReLU after it must not turn the kept tensor (and so its gradient) into
-    the ReLU's."""
+def spatial_layers(model, input_shape: tuple[int, ...]) -> list[str]:
+    """`spatial_of` the calls of one blank input."""
+    return spatial_of(model, record(model, np.zeros(input_shape, np.float32)))
 
-    def __init__(self, layer: str) -> None:
-        self.layer, self.kept = layer, None
+
+class _Keep(Listener):
+    """Keeps the output of the call `layer` names (with None, of the last one that can be
+    weighed), with its gradient, and hands the rest of the network a copy: an in-place ReLU
+    after it must not turn the kept tensor (and so its gradient) into the ReLU's."""
+
+    def __init__(self, layer: str | None) -> None:
+        self.layer, self.kept, self.name = layer, None, None
 
     def after(self, call: Call):
-        if call.name != self.layer:
+        if not _weighable(call) or self.layer not in (None, call.name):
             return None
         call.output.retain_grad()
-        self.kept = call.output
+        self.kept, self.name = call.output, call.name
         return call.output * 1.0
 
 
@@ -108,15 +117,14 @@ def attribute(model, received: np.ndarray, target_class: int | None = None,
     `target_class` (the predicted class when None), for one image `received` (C, H, W) as the
     model receives it."""
     engine = engine_of(model)
-    layers = spatial_layers(model, received.shape)
-    layer = layers[-1] if layer is None else layer
-    if layer not in layers:
-        shown = ", ".join(layers[:10]) + (", ..." if len(layers) > 10 else "")
-        raise ValueError(f"layer {layer!r} has no output maps with positions to weigh; "
-                         f"Grad-CAM takes one of {shown}")
-    keep = _Keep(layer)
+    keep = _Keep(layer)  # one pass: the layers are listed only to say what a bad one missed
     try:
         x, logits = forward(model, np.asarray(received, np.float32)[None], keep, grad=True)
+        if keep.kept is None:
+            layers = spatial_layers(model, received.shape)
+            shown = ", ".join(layers[:10]) + (", ..." if len(layers) > 10 else "")
+            raise ValueError(f"layer {layer!r} has no output maps with positions to weigh; "
+                             f"Grad-CAM takes one of {shown}")
         scores = engine.numpy(logits)[0].astype(np.float64)
         chosen = int(scores.argmax()) if target_class is None else int(target_class)
         if not 0 <= chosen < len(scores):
@@ -133,4 +141,4 @@ def attribute(model, received: np.ndarray, target_class: int | None = None,
     weights = gradient.mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(weights, maps, axes=1), 0.0)
     saliency = np.abs(engine.numpy(x.grad)[0].astype(np.float64)).max(axis=0)
-    return Attribution(chosen, scores, layer, weights, cam, saliency)
+    return Attribution(chosen, scores, keep.name, weights, cam, saliency)

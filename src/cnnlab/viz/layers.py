@@ -86,13 +86,18 @@ class ConvLayer:
 
 
 def conv_layers(model, input_shape: tuple[int, ...]) -> list[ConvLayer]:
-    """Every convolution in the order the forward pass first applies it (not the order the
-    model declares them), layers and F.conv2d calls alike, found by running one blank
-    input. A layer applied twice has one set of kernels: it is listed at its first call."""
+    """`convs_of` the calls of one blank input."""
+    return convs_of(model, record(model, np.zeros(input_shape, np.float32)))
+
+
+def convs_of(model, calls: list[Call]) -> list[ConvLayer]:
+    """Every convolution among `model`'s recorded calls, in the order the forward pass first
+    applies it (not the order the model declares them), layers and F.conv2d calls alike. A
+    layer applied twice has one set of kernels: it is listed at its first call."""
     engine = engine_of(model)
     found: list[ConvLayer] = []
     seen: set[int] = set()
-    for call in record(model, np.zeros(input_shape, np.float32)):
+    for call in calls:
         if call.kind != "conv":
             continue
         arguments = call.arguments()
