@@ -1,9 +1,11 @@
 """The examples of the README and of docs/: every `cnnlab` command in a shell block is one the
 parsers take (a renamed option or a removed command fails here), every other command is one
-of the few the pages may name, and every Python block runs, in a course folder holding what
-the pages assume (`net.py`, the tutorial's network, and `runs/demo`), unless a comment before
-it says it needs the internet, a GPU or a server, and then it must compile."""
+of the few the pages may name; every Python block runs, in a course folder holding what the
+pages assume (`net.py`, the tutorial's network, and `runs/demo`), and every page's `cnnlab`
+commands run in page order in one such folder, unless a comment before the block says it
+needs the internet, a GPU or a server: then it must compile or parse."""
 
+import argparse
 import contextlib
 import io
 import os
@@ -13,13 +15,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from cnnlab.cli import build_parser
+from cnnlab.cli import build_parser, main
+from cnnlab.data import datasets
+from cnnlab.data.idx import write_idx
 
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 NEEDS = ("needs the internet", "needs a GPU", "needs a server")
+AFTER_CLOSING = "after the task closes"  # runs with the leaderboard's clock past --closes
 MARK = re.compile(r"<!-- example: (.+?) -->")
 OTHER_COMMANDS = {"make", "source", "pip", "sqlite3", "pg_dump"}
 
@@ -34,7 +40,8 @@ class Example:
 
     @property
     def name(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        shown = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page.name
+        return f"{shown}:{self.line}"
 
 
 def examples_of(page: Path) -> list[Example]:
@@ -68,7 +75,8 @@ def test_the_pages_have_examples_of_known_kinds():
     assert len(EXAMPLES) > 25
     assert {example.language for example in EXAMPLES} <= {"sh", "python", "text", ""}
     unknown = [(example.name, example.needs) for example in EXAMPLES
-               if example.needs and not example.needs.startswith(NEEDS)]
+               if example.needs and not example.needs.startswith(NEEDS)
+               and example.needs != AFTER_CLOSING]
     assert unknown == []
 
 
@@ -90,10 +98,30 @@ def test_a_command_in_the_pages_is_one_cnnlab_takes(example, words):
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            build_parser().parse_args(words[1:])
+            exact_parser().parse_args(words[1:])
     except SystemExit as stopped:
         assert stopped.code == 0, (f"{example.name}: `{command}` is refused: "
                                    f"{errors.getvalue().strip().splitlines()[-1]}")
+
+
+def exact_parser() -> argparse.ArgumentParser:
+    """The command's parser, taking no abbreviation: `--epoch` for `--epochs` works at a
+    prompt, but a page should spell the option out."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        each = parsers.pop()
+        each.allow_abbrev = False
+        parsers += [sub for action in each._actions
+                    if isinstance(action, argparse._SubParsersAction)
+                    for sub in action.choices.values()]
+    return parser
+
+
+def test_an_abbreviated_option_is_caught():
+    with pytest.raises(AssertionError, match=r"is refused: .*unrecognized arguments: --epoch"):
+        test_a_command_in_the_pages_is_one_cnnlab_takes(
+            EXAMPLES[0], ["cnnlab", "train", "lenet5", "--epoch", "3"])
 
 
 def test_a_renamed_option_is_caught():
@@ -134,7 +162,7 @@ class Net(nn.Module):
 @pytest.mark.parametrize("example", PYTHON, ids=[example.name for example in PYTHON])
 def test_a_python_example_runs(example, trained_run, tmp_path, monkeypatch):
     code = compile(example.body, example.name, "exec")
-    if example.needs:
+    if example.needs and example.needs.startswith(NEEDS):
         return  # compiled: what it needs is not here
     (tmp_path / "net.py").write_text(NET)
     shutil.copytree(trained_run, tmp_path / "runs" / "demo")
@@ -143,3 +171,123 @@ def test_a_python_example_runs(example, trained_run, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     exec(code, {"__name__": "__example__"})
     assert os.getcwd() == str(tmp_path)
+
+
+# The shell commands run for real, a page at a time, in page order in one course folder (a
+# command may use what an earlier one made), on a slice of the real Fashion-MNIST so that a
+# page takes seconds: what breaks a command in the pages breaks it on the slice too. A block
+# marked as needing the internet (CIFAR-10), a GPU or a server is parsed above, not run; so are
+# the set-up commands (make, source, pip), which CI runs itself, and sqlite3 and pg_dump.
+SLICE = {"train": 10_000, "test": 2_000}
+# What a command is documented to exit with when all went well, where that is not 0
+EXITS = {("exercise", "check"): 1}  # a fresh exercise scores below full marks, and says so
+
+
+def slice_of_the_data(monkeypatch):
+    whole = datasets.load
+
+    def sliced(spec, *args, **kwargs):
+        return {split: (images[:SLICE[split]], labels[:SLICE[split]])
+                for split, (images, labels) in whole(spec, *args, **kwargs).items()}
+
+    monkeypatch.setattr(datasets, "load", sliced)
+
+
+@pytest.fixture(scope="session")
+def student_run(tmp_path_factory, fashion_mnist):
+    """A short run of the tutorial's network from net.py, a student's second run."""
+    folder = tmp_path_factory.mktemp("student")
+    (folder / "net.py").write_text(NET)
+    assert main(["train", f"{folder / 'net.py'}:Net", "--dataset", "fashion-mnist",
+                 "--train-size", "2000", "--val-size", "500", "--epochs", "1",
+                 "--out", str(folder / "mine")]) == 0
+    return folder / "mine"
+
+
+@pytest.fixture
+def course(trained_run, student_run, tmp_path, monkeypatch):
+    """The folder the pages' commands assume: the tutorial's network in net.py and its weights
+    saved as the course's own loop would (w.pt), the demo's run and a student's own (mine), a
+    roster, and an exam set no student has (Fashion-MNIST training images turned on their
+    side, which no public split holds)."""
+    import torch
+
+    (tmp_path / "net.py").write_text(NET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from net import Net
+    torch.save(Net().state_dict(), tmp_path / "w.pt")
+    shutil.copytree(trained_run, tmp_path / "runs" / "demo")
+    shutil.copytree(student_run, tmp_path / "runs" / "mine")
+    (tmp_path / "roster.csv").write_text("student_id,name,email\n"
+                                         "s1,Ana Lima,ana@example.org\n"
+                                         "s2,Ben Okafor,ben@example.org\n")
+    images, labels = datasets.load(datasets.FASHION_MNIST, allow_download=False)["train"]
+    write_idx(tmp_path / "exam-images.idx.gz",
+              np.ascontiguousarray(images[:600, 0].transpose(0, 2, 1)))
+    write_idx(tmp_path / "exam-labels.idx.gz", labels[:600].astype(np.uint8))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    slice_of_the_data(monkeypatch)
+    return tmp_path
+
+
+def after_closing(page: Path, monkeypatch):
+    """Move the leaderboard's clock a minute past the last --closes of the page's commands."""
+    import datetime
+
+    from cnnlab.leaderboard import tasks
+
+    closes = [datetime.datetime.fromisoformat(words[index + 1])
+              for example in examples_of(page) if example.language == "sh"
+              for words in commands(example.body)
+              for index, word in enumerate(words) if word == "--closes"]
+    assert closes, f"{page.name}: a block runs {AFTER_CLOSING}, but no command sets --closes"
+    later = max(closes) + datetime.timedelta(minutes=1)
+    monkeypatch.setattr(tasks, "utcnow", lambda: later.astimezone(datetime.UTC))
+
+
+SHELL_PAGES = sorted({example.page for example, _ in SHELL})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=[str(p.relative_to(ROOT)) for p in SHELL_PAGES])
+def test_the_commands_of_a_page_run_in_order(page, course, capfd, monkeypatch):
+    assert run_commands_of(page, capfd, monkeypatch) > 0, \
+        f"{page.name}: every command is marked as not runnable here"
+
+
+@pytest.mark.slow
+def test_a_command_that_fails_is_caught(course, capfd, monkeypatch):
+    page = course / "page.md"
+    page.write_text("```sh\ncnnlab eval runs/demo --split test --no-speed\n"
+                    "cnnlab eval runs/elsewhere\n```\n")
+    with pytest.raises(AssertionError, match=r"page.md:1: `cnnlab eval runs/elsewhere` exited "
+                                             r"with 2:\n.*runs/elsewhere"):
+        run_commands_of(page, capfd, monkeypatch)
+
+
+def run_commands_of(page: Path, capfd, monkeypatch) -> int:
+    """Run the page's commands in order; each must exit as documented and write its -o."""
+    ran = 0
+    for example in (example for example in examples_of(page) if example.language == "sh"):
+        if example.needs == AFTER_CLOSING:
+            after_closing(page, monkeypatch)
+        elif example.needs:
+            continue
+        for words in commands(example.body):
+            if words[0] != "cnnlab":
+                continue
+            try:
+                code = main(words[1:])
+            except SystemExit as stopped:
+                code = stopped.code
+            said = capfd.readouterr()
+            expected = EXITS.get(tuple(words[1:3]), 0)
+            assert (code or 0) == expected, (
+                f"{example.name}: `{shlex.join(words)}` exited with {code}:\n"
+                f"{(said.out + said.err)[-2000:]}")
+            if "-o" in words:
+                written = Path(words[words.index("-o") + 1])
+                assert written.exists(), f"{example.name}: `{shlex.join(words)}` wrote no {written}"
+            ran += 1
+    return ran
