@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.cli import build_parser, main
+from cnnlab.cli import build_parser, every_parser, main
 from cnnlab.data import datasets
 from cnnlab.data.idx import write_idx
 
@@ -108,13 +108,8 @@ def exact_parser() -> argparse.ArgumentParser:
     """The command's parser, taking no abbreviation: `--epoch` for `--epochs` works at a
     prompt, but a page should spell the option out."""
     parser = build_parser()
-    parsers = [parser]
-    while parsers:
-        each = parsers.pop()
+    for _, each in every_parser(parser):
         each.allow_abbrev = False
-        parsers += [sub for action in each._actions
-                    if isinstance(action, argparse._SubParsersAction)
-                    for sub in action.choices.values()]
     return parser
 
 
@@ -160,22 +155,19 @@ class Net(nn.Module):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("example", PYTHON, ids=[example.name for example in PYTHON])
-def test_a_python_example_runs(example, trained_run, tmp_path, monkeypatch):
+def test_a_python_example_runs(example, request):
     code = compile(example.body, example.name, "exec")
     if example.needs and example.needs.startswith(NEEDS):
         return  # compiled: what it needs is not here
-    (tmp_path / "net.py").write_text(NET)
-    shutil.copytree(trained_run, tmp_path / "runs" / "demo")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    folder = request.getfixturevalue("course")
     exec(code, {"__name__": "__example__"})
-    assert os.getcwd() == str(tmp_path)
+    assert os.getcwd() == str(folder)
 
 
 # The shell commands run for real, a page at a time, in page order in one course folder (a
 # command may use what an earlier one made), on a slice of the real Fashion-MNIST so that a
-# page takes seconds: what breaks a command in the pages breaks it on the slice too. A block
+# page takes seconds (the Python blocks too, each in a folder of its own): what breaks an
+# example in the pages breaks it on the slice too. A block
 # marked as needing the internet (CIFAR-10), a GPU or a server is parsed above, not run; so are
 # the set-up commands (make, source, pip), which CI runs itself, and sqlite3 and pg_dump.
 SLICE = {"train": 10_000, "test": 2_000}
@@ -204,27 +196,37 @@ def student_run(tmp_path_factory, fashion_mnist):
     return folder / "mine"
 
 
-@pytest.fixture
-def course(trained_run, student_run, tmp_path, monkeypatch):
-    """The folder the pages' commands assume: the tutorial's network in net.py and its weights
-    saved as the course's own loop would (w.pt), the demo's run and a student's own (mine), a
-    roster, and an exam set no student has (Fashion-MNIST training images turned on their
-    side, which no public split holds)."""
+@pytest.fixture(scope="session")
+def course_files(tmp_path_factory, trained_run, student_run) -> Path:
+    """What every course folder starts with, made once: the tutorial's network in net.py and
+    its weights saved as the course's own loop would (w.pt), the demo's run and a student's
+    own (mine), a roster, and an exam set no student has (Fashion-MNIST training images
+    turned on their side, which no public split holds)."""
     import torch
 
-    (tmp_path / "net.py").write_text(NET)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from net import Net
-    torch.save(Net().state_dict(), tmp_path / "w.pt")
-    shutil.copytree(trained_run, tmp_path / "runs" / "demo")
-    shutil.copytree(student_run, tmp_path / "runs" / "mine")
-    (tmp_path / "roster.csv").write_text("student_id,name,email\n"
-                                         "s1,Ana Lima,ana@example.org\n"
-                                         "s2,Ben Okafor,ben@example.org\n")
+    folder = tmp_path_factory.mktemp("course")
+    (folder / "net.py").write_text(NET)
+    namespace: dict = {}
+    exec(NET, namespace)
+    torch.save(namespace["Net"]().state_dict(), folder / "w.pt")
+    shutil.copytree(trained_run, folder / "runs" / "demo")
+    shutil.copytree(student_run, folder / "runs" / "mine")
+    (folder / "roster.csv").write_text("student_id,name,email\n"
+                                       "s1,Ana Lima,ana@example.org\n"
+                                       "s2,Ben Okafor,ben@example.org\n")
     images, labels = datasets.load(datasets.FASHION_MNIST, allow_download=False)["train"]
-    write_idx(tmp_path / "exam-images.idx.gz",
+    write_idx(folder / "exam-images.idx.gz",
               np.ascontiguousarray(images[:600, 0].transpose(0, 2, 1)))
-    write_idx(tmp_path / "exam-labels.idx.gz", labels[:600].astype(np.uint8))
+    write_idx(folder / "exam-labels.idx.gz", labels[:600].astype(np.uint8))
+    return folder
+
+
+@pytest.fixture
+def course(course_files, tmp_path, monkeypatch):
+    """A course folder of the test's own (`course_files`, copied), the working directory and
+    on the import path, on a slice of Fashion-MNIST."""
+    tmp_path = Path(shutil.copytree(course_files, tmp_path / "course"))
+    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     slice_of_the_data(monkeypatch)

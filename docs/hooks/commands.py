@@ -3,37 +3,23 @@ build time, so it cannot drift from what `cnnlab COMMAND --help` prints."""
 
 from __future__ import annotations
 
-import argparse
 import os
 
 MARKER = "<!-- every command, from the parsers -->"
 
 
-def _subcommands(parser: argparse.ArgumentParser):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            yield from action.choices.items()
-
-
-def _sections(parser: argparse.ArgumentParser, words: list[str], depth: int) -> list[str]:
-    """`parser`'s help as a section, then each of its subcommands' below it."""
-    name = " ".join(words)
-    lines = [f"{'#' * min(depth, 4)} `{name}`", "", "```text", parser.format_help().rstrip(),
-             "```", ""]
-    for word, child in _subcommands(parser):
-        lines += _sections(child, [*words, word], depth + 1)
-    return lines
-
-
 def reference() -> str:
-    from cnnlab.cli import build_parser
+    """Every command's and subcommand's help as a section, nested as the commands are."""
+    from cnnlab.cli import build_parser, every_parser
 
     os.environ.setdefault("COLUMNS", "100")  # argparse wraps to the terminal's width
     parser = build_parser()
     parser.prog = "cnnlab"
     lines = []
-    for word, child in _subcommands(parser):
-        lines += _sections(child, ["cnnlab", word], 2)
+    for words, child in every_parser(parser):
+        if len(words) > 1:  # `cnnlab` itself is the page
+            lines += [f"{'#' * min(len(words), 4)} `{' '.join(words)}`", "", "```text",
+                      child.format_help().rstrip(), "```", ""]
     return "\n".join(lines)
 
 

@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def every_parser(parser: argparse.ArgumentParser, words: tuple[str, ...] = ("cnnlab",)):
+    """(words, parser) for `parser` and each command and subcommand below it, depth first:
+    what the command reference and the documentation's checks walk."""
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word, child in action.choices.items():
+                yield from every_parser(child, (*words, word))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
