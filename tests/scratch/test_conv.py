@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from cnnlab.scratch import Tensor
 from cnnlab.scratch.nn import functional as F
+from cnnlab.scratch.nn.functional import conv as conv_kernels
 from tests.scratch.helpers import check_op, randn
 
 CONV_CASES = [
@@ -64,6 +65,44 @@ def test_conv_transpose2d_matches_torch(x_shape, w_dims, stride, padding, output
                                                        output_padding, groups, dilation)
 
     check_op(op(F), op(TF), randn(*x_shape), weight, bias)
+
+
+# Thin products are cut into parts along their long side (conv.column_parts): these shapes
+# make several parts with a shorter last one, in each of the three products.
+PARTED_CASES = [
+    # (N, C, H, W), (O, KH, KW), stride, padding, groups
+    ((44, 1, 28, 28), (6, 5, 5), 1, 2, 1),  # LeNet-5's C1: 34,496 columns, parts of 33,333
+    ((22, 6, 14, 14), (16, 5, 5), 1, 0, 1),  # LeNet-5's C3: 2,200 columns, parts of 2,083
+    ((33, 16, 13, 13), (32, 5, 5), 2, 2, 2),  # groups 2, stride 2: 1,617 columns, parts of 1,562
+]
+
+
+@pytest.mark.parametrize("x_shape, w_dims, stride, padding, groups", PARTED_CASES)
+def test_conv_in_parts_matches_torch(x_shape, w_dims, stride, padding, groups):
+    o, kh, kw = w_dims
+    weight = randn(o, x_shape[1] // groups, kh, kw, seed=1)
+
+    def op(module):
+        return lambda x, w, b: module.conv2d(x, w, b, stride, padding, 1, groups)
+
+    check_op(op(F), op(TF), randn(*x_shape), weight, randn(o, seed=2))
+
+
+def test_conv_transpose_in_parts_matches_torch():
+    # Its forward is the convolution's input gradient, its input gradient the forward.
+    weight = randn(16, 6, 5, 5, seed=1)
+    check_op(lambda x, w: F.conv_transpose2d(x, w), lambda x, w: TF.conv_transpose2d(x, w),
+             randn(22, 16, 10, 10), weight)
+
+
+def test_column_parts_cover_every_column_once_in_small_products():
+    parts = conv_kernels.column_parts(16, 30, 12_800)
+    assert [p.start for p in parts] == list(range(0, 12_800, 2_083))
+    assert np.concatenate([np.arange(12_800)[p] for p in parts]).tolist() == list(range(12_800))
+    assert all(16 * 30 * (p.stop - p.start) <= conv_kernels.SMALL_PRODUCT for p in parts)
+    # Wide products are left whole, and so are those small enough already.
+    assert conv_kernels.column_parts(64, 192, 131_072) == [slice(0, 131_072)]
+    assert conv_kernels.column_parts(16, 30, 2_000) == [slice(0, 2_000)]
 
 
 def test_course_example_convolution():
