@@ -9,7 +9,9 @@ page-faults its buffers in on every call, which read as a 4x slower C1 forward.
 The `products alone` lines are the floor of the scratch engine's ratio with NumPy's BLAS: the
 convolution's matrix products by themselves (its input already unfolded), and the time a
 LeNet-5 training step spends in the convolutions' products, each over torch's whole
-computation. No rewrite of the copies around them can bring a ratio below its floor.
+computation. No rewrite of the copies around them can bring a ratio below its floor. The
+`unfold copy alone` line is the one copy a forward needs on top: the two together are the
+floor of the forward's ratio.
 
     .venv/bin/python benchmarks/scratch_vs_torch.py [--threads N] [--repeats R]
 """
@@ -45,14 +47,26 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+# After a parallel call, OpenBLAS's worker threads (NumPy's) and OpenMP's (torch's) spin for
+# a while before they sleep. On 2 cores the one engine's spinning workers took the core the
+# other's second thread needed: torch's LeNet-5 step measured 13.8 ms right after the scratch
+# engine's, 6.8 ms after its own. So each engine's rounds start once the other's workers sleep.
+SETTLE_SECONDS = 0.25
+
+
+def settled(fn, repeats: int) -> float:
+    time.sleep(SETTLE_SECONDS)
+    return median_seconds(fn, repeats)
+
+
 def compare(name: str, ours, theirs, repeats: int) -> tuple[float, float]:
     """Print and return the median seconds of `ours` and `theirs`."""
     # Warm-up, a full round each: allocations, lazy initialisation, caches.
-    median_seconds(ours, repeats), median_seconds(theirs, repeats)
+    settled(ours, repeats), settled(theirs, repeats)
     ours_times, theirs_times = [], []
     for _ in range(3):  # interleave rounds so drift affects both engines
-        ours_times.append(median_seconds(ours, repeats))
-        theirs_times.append(median_seconds(theirs, repeats))
+        ours_times.append(settled(ours, repeats))
+        theirs_times.append(settled(theirs, repeats))
     a, b = statistics.median(ours_times), statistics.median(theirs_times)
     print(f"{name:<50} {a * 1e3:9.2f} ms {b * 1e3:9.2f} ms {a / b:7.2f}x")
     return a, b
@@ -80,6 +94,9 @@ def conv_cases(x_shape, w_shape, padding):
     def products_ours():
         conv_kernels.weights_times_cols(w, cols, windows, 1)
 
+    def unfold_ours():
+        windows.unfold(xp)
+
     def forward_theirs():
         with torch.no_grad():
             TF.conv2d(tx, tw, tb, padding=padding)
@@ -91,7 +108,7 @@ def conv_cases(x_shape, w_shape, padding):
         TF.conv2d(tx, tw, tb, padding=padding).backward(tg)
 
     return ((forward_ours, forward_theirs), (products_ours, forward_theirs),
-            (both_ours, both_theirs))
+            (unfold_ours, forward_theirs), (both_ours, both_theirs))
 
 
 def pool_case(shape):
@@ -179,9 +196,10 @@ def main() -> None:
             "conv2d CIFAR 64->64 3x3 pad 1, 128x32x32": ((128, 64, 32, 32), (64, 64, 3, 3), 1),
         }
         for name, (x_shape, w_shape, padding) in cases.items():
-            forward, products, both = conv_cases(x_shape, w_shape, padding)
+            forward, products, unfold, both = conv_cases(x_shape, w_shape, padding)
             compare(f"{name} fwd", *forward, args.repeats)
             compare("  its products alone", *products, args.repeats)
+            compare("  its unfold copy alone", *unfold, args.repeats)
             compare(f"{name} fwd+bwd", *both, args.repeats)
         compare("max_pool2d 2x2 fwd+bwd, 128x6x28x28", *pool_case((128, 6, 28, 28)),
                 args.repeats)

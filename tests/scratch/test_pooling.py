@@ -93,6 +93,24 @@ def test_sum_pool2d_is_avg_pool2d_times_the_window(x_shape, kernel, stride, padd
              randn(*x_shape))
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 2, 1)])
+def test_max_pool2d_of_a_convolution_output_matches_torch(kernel, stride, padding):
+    # A convolution's output is an (N, C, H, W) view of a (C, H, N, W) buffer, and the
+    # gradient that comes back is in NCHW order: the backward pass works in the forward's.
+    values = randn(6, 3, 8, 8)
+    conv_laid_out = np.ascontiguousarray(values.transpose(1, 2, 0, 3)).transpose(2, 0, 1, 3)
+    x, reference = Tensor(conv_laid_out, requires_grad=True), torch.tensor(values,
+                                                                            requires_grad=True)
+    ours, theirs = F.max_pool2d(x, kernel, stride, padding), TF.max_pool2d(reference, kernel,
+                                                                             stride, padding)
+    upstream = randn(*ours.shape, seed=1)
+    ours.backward(upstream)
+    theirs.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(ours.data, theirs.detach().numpy())
+    # overlapping windows add in another order than torch's: last-bit differences
+    np.testing.assert_allclose(x.grad, reference.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_course_example_max_pooling():
     x = [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]]
     out = F.max_pool2d(Tensor(np.array(x, np.float32)[None, None]), 3, stride=1)

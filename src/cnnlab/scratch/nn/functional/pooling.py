@@ -106,13 +106,17 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                    for s, d, k in zip(geo.stride, geo.dilation, geo.kernel, strict=True))
 
     def backward(dy):
-        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        # Every pass below in the forward's memory order (a convolution's output is laid out
+        # (C, H, N, W)): with dy and the gradient in NCHW order beside it, each pass strided,
+        # and LeNet-5's two poolings took 4.4 ms of a 16 ms training step (under cProfile).
+        dy = _laid_out_as(best, dy)
+        dxp = np.zeros_like(xp, dtype=dy.dtype)
         for mine, window in winners():
             if disjoint:
                 np.multiply(dy, mine, out=dxp[window])
             else:
                 dxp[window] += dy * mine
-        return (crop(dxp, geo.pads, geo.size),)
+        return (dxp if xp is x.data else crop(dxp, geo.pads, geo.size),)
 
     out = _record(best, (x,), backward)
     if not return_indices:
@@ -121,6 +125,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     for offset, (mine, _) in enumerate(winners()):
         winner[mine] = offset
     return out, Tensor(_flat_indices(winner, geo))
+
+
+def _laid_out_as(like: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """`a`'s values in `like`'s memory order (itself when it has it already)."""
+    if a.strides == like.strides:
+        return a
+    out = np.empty_like(like, dtype=a.dtype)
+    np.copyto(out, a)
+    return out
 
 
 def _last_nans(windows) -> list[np.ndarray]:
