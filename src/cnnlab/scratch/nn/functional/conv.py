@@ -147,7 +147,7 @@ def column_parts(rows: int, inner: int, columns: int) -> list[slice]:
     width = SMALL_PRODUCT // (rows * inner)
     if width < FEWEST_PART_COLUMNS or width >= columns:
         return [slice(0, columns)]
-    return [slice(start, start + width) for start in range(0, columns, width)]
+    return [slice(start, min(start + width, columns)) for start in range(0, columns, width)]
 
 
 def channels_rows_first(y: np.ndarray, groups: int) -> np.ndarray:
@@ -169,7 +169,7 @@ def weights_times_cols(w: np.ndarray, cols: np.ndarray, windows: Windows, groups
     else:  # sums in a contiguous part, copied out once: 0.77 ms for C3, not 1.0 in y itself
         total, term = (np.empty((g, m, parts[0].stop), dtype=cols.dtype) for _ in range(2))
     for part in parts:
-        width = len(range(y.shape[2])[part])
+        width = part.stop - part.start
         total_part, term_part = total[:, :, :width], term[:, :, :width]
         np.matmul(weights[0], rows[0][:, :, part], out=total_part)
         for weight, row in zip(weights[1:], rows[1:], strict=True):
@@ -195,7 +195,7 @@ def weights_t_times(w: np.ndarray, dy_grouped: np.ndarray, windows: Windows, gro
     term = np.empty((g, k, parts[0].stop), dtype=dy_grouped.dtype)
     for part in parts:
         dy_part = dy_grouped[:, :, part]
-        term_part = term[:, :, : dy_part.shape[2]]
+        term_part = term[:, :, : part.stop - part.start]
         for weight_t, row in zip(weights_t, rows, strict=True):
             row[:, :, part] += np.matmul(weight_t, dy_part, out=term_part)
     return dcols
