@@ -32,6 +32,7 @@ import cnnlab.scratch as scratch
 from cnnlab.evaluate.speed import steady_allocator
 from cnnlab.models.lenet import lenet5
 from cnnlab.scratch import optim as scratch_optim
+from cnnlab.scratch.halves import CAN_FORK, HalfBatch
 from cnnlab.scratch.nn import functional as F
 from cnnlab.scratch.nn.functional import conv as conv_kernels
 
@@ -154,7 +155,9 @@ def step_products(step, repeats: int) -> float:
     return statistics.median(per_step)
 
 
-def lenet_step_case(batch: int):
+def lenet_step_case(batch: int, halves: bool = False):
+    """The two engines' training steps (and, with `halves`, the scratch model's HalfBatch,
+    which the caller closes)."""
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, batch)
@@ -165,9 +168,11 @@ def lenet_step_case(batch: int):
     theirs_opt = torch.optim.SGD(theirs_model.parameters(), lr=0.01, momentum=0.9)
     t_images, t_labels = torch.from_numpy(images), torch.from_numpy(labels)
 
+    net = HalfBatch(ours_model) if halves else ours_model
+
     def step_ours():
         ours_opt.zero_grad()
-        F.cross_entropy(ours_model(scratch.Tensor(images)), labels).backward()
+        F.cross_entropy(net(scratch.Tensor(images)), labels).backward()
         ours_opt.step()
 
     def step_theirs():
@@ -175,7 +180,7 @@ def lenet_step_case(batch: int):
         TF.cross_entropy(theirs_model(t_images), t_labels).backward()
         theirs_opt.step()
 
-    return step_ours, step_theirs
+    return (step_ours, step_theirs, net) if halves else (step_ours, step_theirs)
 
 
 def main() -> None:
@@ -212,6 +217,11 @@ def main() -> None:
         print(f"{'  its convolutions products alone':<50} {inside * 1e3:9.2f} ms "
               f"{theirs * 1e3:9.2f} ms {inside / theirs:7.2f}x  ({inside / whole:.0%} of "
               "the step)")
+        if args.threads >= 2 and CAN_FORK:  # what `cnnlab train --threads 2` runs
+            halves_ours, halves_theirs, net = lenet_step_case(128, halves=True)
+            compare("  half of each batch in a second process", halves_ours, halves_theirs,
+                    args.repeats)
+            net.close()
 
 
 if __name__ == "__main__":

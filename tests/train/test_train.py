@@ -189,6 +189,35 @@ def test_the_demo_recipe_reaches_90_percent(tmp_path, capsys):
     assert accuracy >= 0.90
 
 
+def test_scratch_on_two_threads_trains_half_of_each_batch_in_a_second_process(tmp_path,
+                                                                              monkeypatch):
+    from cnnlab.models.scratch_engine import ScratchEngine
+    from cnnlab.scratch.halves import CAN_FORK, HalfBatch
+
+    if not CAN_FORK:
+        pytest.skip("the second process is forked (POSIX)")
+    nets = []
+    on_cores = ScratchEngine.on_cores
+    monkeypatch.setattr(ScratchEngine, "on_cores",
+                        lambda self, model, threads: nets.append(on_cores(self, model, threads))
+                        or nets[-1])
+    weights, torch_threads = {}, torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            run = tmp_path / f"threads{threads}"
+            assert main(["train", "lenet5", "--engine", "scratch", "--epochs", "1",
+                         "--train-size", "512", "--val-size", "64", "--batch-size", "64",
+                         "--optimizer", "sgd", "--lr", "0.05", "--threads", str(threads),
+                         "--out", str(run)]) == 0
+            weights[threads] = _weights(run)
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert not isinstance(nets[0], HalfBatch)
+    assert isinstance(nets[1], HalfBatch) and nets[1].closed  # stopped when training ended
+    for name, whole in weights[1].items():  # the same steps, summed in another order
+        torch.testing.assert_close(weights[2][name], whole, rtol=1e-4, atol=1e-6)
+
+
 def test_a_scratch_network_with_batch_norm_saves_weights_it_loads_again(tmp_path, capsys):
     """num_batches_tracked is 0-d: the weights file keeps it 0-d, so eval can load it."""
     (tmp_path / "net.py").write_text(

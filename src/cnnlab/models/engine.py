@@ -107,6 +107,14 @@ class Engine(ABC):
     def prepare(self, model, device, channels_last: bool = False):
         """`model` moved to `device` (in channels-last layout where asked and it helps)."""
 
+    def on_cores(self, model, threads: int | None):
+        """What the training step calls to compute with `threads` CPU threads: `model` itself
+        where the engine spreads its own work (torch's intra-op threads)."""
+        return model
+
+    def off_cores(self, net) -> None:  # noqa: B027 (nothing to release, on most engines)
+        """Release what `on_cores` took, once training is over."""
+
     @abstractmethod
     def optimizer(self, kind: str, params, lr: float, momentum: float, nesterov: bool,
                   weight_decay: float, device):

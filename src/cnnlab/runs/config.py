@@ -48,7 +48,7 @@ class TrainConfig:
     amp: str | None = None  # mixed precision: bf16 or fp16
     out: str | None = None  # the run folder; runs/<model>-<dataset>-<seed> by default
     data_dir: str | None = None
-    threads: int | None = None  # torch's intra-op threads; None leaves torch's default
+    threads: int | None = None  # CPU threads; None: torch's default (scratch: Engine.on_cores)
     # A network of the user's own: its source file as copied into the run folder, and the
     # sha256 of that copy. Set by `cnnlab train`, not by hand.
     source: str | None = None

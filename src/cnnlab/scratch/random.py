@@ -6,6 +6,9 @@ restored so that a resumed training run draws exactly the numbers an uninterrupt
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 _generator = np.random.default_rng()
@@ -27,3 +30,15 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     _generator.bit_generator.state = state
+
+
+@contextlib.contextmanager
+def drawing_from(seed: int) -> Iterator[None]:
+    """Draws come from a generator seeded with `seed` for the duration; the one before is back
+    afterwards, its state untouched."""
+    global _generator
+    previous, _generator = _generator, np.random.default_rng(seed)
+    try:
+        yield
+    finally:
+        _generator = previous

@@ -81,7 +81,9 @@ class Run:
         self.model = self.engine.prepare(model, self.device, self.channels_last)
         if config.freeze:
             report(freeze(self.model, config.freeze))
-        self.net = self.cluster.wrap(self.model, self.device)  # what the step calls
+        # what the step calls: the model, on every rank or core
+        self.net = self.engine.on_cores(self.cluster.wrap(self.model, self.device),
+                                        config.threads)
         self.optimizer = self.engine.optimizer(
             config.optimizer, [p for p in self.model.parameters() if p.requires_grad],
             config.lr, config.momentum, config.nesterov, config.weight_decay, self.device)
@@ -249,21 +251,25 @@ class Run:
     def run(self) -> dict | None:
         """Train to the last epoch; None when Ctrl-C stopped the run (checkpoint saved)."""
         self.report(HEADER)
-        with deferred_interrupt() as interrupted:
-            while self.epoch <= self.config.epochs:
-                started = time.perf_counter()
-                finished = self.train_epoch(interrupted)
-                if not finished:
-                    self.save()
-                    self.report(f"interrupted at epoch {self.epoch}, step {self.step}; "
-                                f"checkpoint saved. Continue with: cnnlab train --resume "
-                                f"{self.folder}")
-                    return None
-                self.finish_epoch(time.perf_counter() - started)
-                if self.stopping and self.epoch <= self.config.epochs:
-                    self.report(f"interrupted after epoch {self.epoch - 1}; checkpoint "
-                                f"saved. Continue with: cnnlab train --resume {self.folder}")
-                    return None
+        try:
+            with deferred_interrupt() as interrupted:
+                while self.epoch <= self.config.epochs:
+                    started = time.perf_counter()
+                    finished = self.train_epoch(interrupted)
+                    if not finished:
+                        self.save()
+                        self.report(f"interrupted at epoch {self.epoch}, step {self.step}; "
+                                    f"checkpoint saved. Continue with: cnnlab train --resume "
+                                    f"{self.folder}")
+                        return None
+                    self.finish_epoch(time.perf_counter() - started)
+                    if self.stopping and self.epoch <= self.config.epochs:
+                        self.report(f"interrupted after epoch {self.epoch - 1}; checkpoint "
+                                    f"saved. Continue with: cnnlab train --resume "
+                                    f"{self.folder}")
+                        return None
+        finally:
+            self.engine.off_cores(self.net)
         return self.conclude()
 
     def conclude(self) -> dict:
