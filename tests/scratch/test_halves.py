@@ -14,7 +14,7 @@ from cnnlab.scratch import nn, optim
 from cnnlab.scratch.halves import CAN_FORK, HalfBatch
 from cnnlab.scratch.nn import functional as F
 
-pytestmark = pytest.mark.skipif(not CAN_FORK, reason="the second process is forked (POSIX)")
+pytestmark = pytest.mark.skipif(not CAN_FORK, reason="the second process is forked (Linux)")
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.standard_normal((33, 1, 28, 28), dtype=np.float32)  # odd: halves of 17 and 16

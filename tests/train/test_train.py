@@ -195,7 +195,7 @@ def test_scratch_on_two_threads_trains_half_of_each_batch_in_a_second_process(tm
     from cnnlab.scratch.halves import CAN_FORK, HalfBatch
 
     if not CAN_FORK:
-        pytest.skip("the second process is forked (POSIX)")
+        pytest.skip("the second process is forked (Linux)")
     nets = []
     on_cores = ScratchEngine.on_cores
     monkeypatch.setattr(ScratchEngine, "on_cores",

@@ -101,7 +101,8 @@ def add_train(commands) -> None:
     add_device_options(train, default=None, amp_off=True)
     train.add_argument("--threads", type=int,
                        help="CPU threads: torch's (default: torch's choice); with --engine "
-                            "scratch, 2 or more train half of each batch in a second process")
+                            "scratch, 2 or more train half of each batch in a second process "
+                            "(Linux)")
     train.add_argument("--out", help="run folder (default runs/MODEL-DATASET-seedN)")
     train.add_argument("--data-dir", help="folder holding the dataset files (default: "
                                           "$CNNLAB_DATA, ~/.cache/cnnlab/NAME or "

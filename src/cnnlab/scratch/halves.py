@@ -17,8 +17,8 @@ the whole batch gives, summed in another order.
 - The second half's dropout draws from a seed drawn here, one per step.
 
 `HalfBatch(model, in_process=True)` computes the second half in this process, after the
-first, with the same operations: the two-process run's bits are its bits (tested). Forking
-needs a POSIX system; elsewhere `spread` leaves the model on one core.
+first, with the same operations: the two-process run's bits are its bits (tested). The second
+process is forked, on Linux; elsewhere `Engine.on_cores` leaves the model on one core.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import copy
 import mmap
 import os
 import signal
+import sys
 import traceback
 import weakref
 
@@ -37,7 +38,9 @@ from threadpoolctl import threadpool_limits
 from cnnlab.scratch import random
 from cnnlab.scratch.tensor import Tensor, _record, is_grad_enabled
 
-CAN_FORK = hasattr(os, "fork")
+# Linux only: macOS has os.fork, but Apple's frameworks (NumPy's Accelerate BLAS there) are not
+# safe in a forked child, which is why Python's multiprocessing spawns on macOS.
+CAN_FORK = sys.platform.startswith("linux")
 
 
 def _shared_copy(array: np.ndarray) -> np.ndarray:
