@@ -11,7 +11,8 @@ convolution's matrix products by themselves (its input already unfolded), and th
 LeNet-5 training step spends in the convolutions' products, each over torch's whole
 computation. No rewrite of the copies around them can bring a ratio below its floor. The
 `unfold copy alone` line is the one copy a forward needs on top: the two together are the
-floor of the forward's ratio.
+floor of the forward's ratio. On 2 threads or more, `half of each batch in a second process`
+is the step as `cnnlab train --engine scratch --threads 2` runs it (cnnlab.scratch.halves).
 
     .venv/bin/python benchmarks/scratch_vs_torch.py [--threads N] [--repeats R]
 """

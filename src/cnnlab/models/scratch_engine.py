@@ -72,8 +72,8 @@ class ScratchEngine(Engine):
         return model
 
     def on_cores(self, model, threads: int | None):
-        """On two threads or more, half of each training batch in a second process: Python
-        threads gained nothing on a LeNet-5 step, two processes 1.6x (cnnlab.scratch.halves)."""
+        """On two threads or more, half of each training batch in a second process, where
+        Python threads gained nothing on a LeNet-5 step (cnnlab.scratch.halves)."""
         from cnnlab.scratch.halves import CAN_FORK, HalfBatch
 
         if not (threads and threads >= 2 and CAN_FORK):

@@ -3,7 +3,8 @@
 Python threads cannot share a LeNet-5 step between two cores. Its NumPy calls take tens of
 microseconds each, and two threads handing the GIL back and forth wait on each other more than
 they gain: the step took 14.7 ms on one thread and on two (issue 33's note). Two processes have
-a GIL each: a forked process taking half of each batch brings the step from 11.1 to 6.6 ms.
+a GIL each: with a forked process taking half of each batch, the step takes 1.00-1.15x torch's
+time on two threads, against 1.42-1.81x in one process (`make bench`, 2 cores).
 
 `HalfBatch` wraps a model. In training, the first half of a batch runs here while the second
 runs in the second process; the logits come back whole, so the loss is the whole batch's. Its
@@ -172,10 +173,10 @@ class HalfBatch:
 
     def __init__(self, model, in_process: bool = False):
         self.model = model
-        self.parameters = list(model.parameters())
-        for p in self.parameters:
+        self.params = list(model.parameters())
+        for p in self.params:
             p.data = _shared_copy(p.data)
-        self.shared = [p.data for p in self.parameters]
+        self.shared = [p.data for p in self.params]
         self.half = _InProcess(model) if in_process or not CAN_FORK else _Process(model)
         # Both processes on one core's worth of BLAS threads each, while the halves run.
         self.limits = threadpool_limits(1, user_api="blas")
@@ -194,7 +195,7 @@ class HalfBatch:
         if x.requires_grad:
             raise ValueError("HalfBatch: the input requires grad, and the second half's "
                              "gradient with respect to its input is not sent back")
-        moved = [p.shape for p, array in zip(self.parameters, self.shared, strict=True)
+        moved = [p.shape for p, array in zip(self.params, self.shared, strict=True)
                  if p.data is not array]
         if moved:
             raise RuntimeError(f"HalfBatch: parameters of shapes {moved} were replaced, not "
@@ -209,7 +210,7 @@ class HalfBatch:
                 self.half.logits()  # its answer read, so that the next one is the next's
             raise
         second = self.half.logits()
-        half, parameters = self.half, self.parameters
+        half, params = self.half, self.params
 
         def backward(grad: np.ndarray):
             half.backward(grad[split:])  # the second half's pass starts, there
@@ -218,7 +219,7 @@ class HalfBatch:
                     first.backward(grad[:split])  # and the first half's, here, meanwhile
             finally:
                 gradients = half.gradients()
-            for p, theirs in zip(parameters, gradients, strict=True):
+            for p, theirs in zip(params, gradients, strict=True):
                 if theirs is not None:
                     p._accumulate(theirs)
             return (None,)  # the first half's graph has had its gradient
