@@ -157,8 +157,8 @@ def step_products(step, repeats: int) -> float:
 
 
 def lenet_step_case(batch: int, halves: bool = False):
-    """The two engines' training steps (and, with `halves`, the scratch model's HalfBatch,
-    which the caller closes)."""
+    """The two engines' training steps, and what the scratch step calls: its model, or with
+    `halves` the model's HalfBatch, which the caller closes."""
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, batch)
@@ -181,7 +181,7 @@ def lenet_step_case(batch: int, halves: bool = False):
         TF.cross_entropy(theirs_model(t_images), t_labels).backward()
         theirs_opt.step()
 
-    return (step_ours, step_theirs, net) if halves else (step_ours, step_theirs)
+    return step_ours, step_theirs, net
 
 
 def main() -> None:
@@ -211,7 +211,7 @@ def main() -> None:
                 args.repeats)
         compare("max_pool2d 2x2 fwd+bwd, 128x64x32x32", *pool_case((128, 64, 32, 32)),
                 args.repeats)
-        step_ours, step_theirs = lenet_step_case(128)
+        step_ours, step_theirs, _ = lenet_step_case(128)
         whole, theirs = compare("LeNet-5 training step, batch 128 (SGD)", step_ours,
                                 step_theirs, args.repeats)
         inside = step_products(step_ours, args.repeats)

@@ -196,11 +196,13 @@ def test_scratch_on_two_threads_trains_half_of_each_batch_in_a_second_process(tm
 
     if not CAN_FORK:
         pytest.skip("the second process is forked (Linux)")
-    nets = []
-    on_cores = ScratchEngine.on_cores
-    monkeypatch.setattr(ScratchEngine, "on_cores",
-                        lambda self, model, threads: nets.append(on_cores(self, model, threads))
-                        or nets[-1])
+    nets, on_cores = [], ScratchEngine.on_cores
+
+    def kept(self, model, threads):
+        nets.append(on_cores(self, model, threads))
+        return nets[-1]
+
+    monkeypatch.setattr(ScratchEngine, "on_cores", kept)
     weights, torch_threads = {}, torch.get_num_threads()
     try:
         for threads in (1, 2):

@@ -108,8 +108,12 @@ class Engine(ABC):
         """`model` moved to `device` (in channels-last layout where asked and it helps)."""
 
     def on_cores(self, model, threads: int | None):
-        """What the training step calls to compute with `threads` CPU threads: `model` itself
-        where the engine spreads its own work (torch's intra-op threads)."""
+        """What the training step calls, computing on `threads` CPU threads (None: torch's
+        default): `model` itself, on torch's intra-op threads."""
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return model
 
     def off_cores(self, net) -> None:  # noqa: B027 (nothing to release, on most engines)

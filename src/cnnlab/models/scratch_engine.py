@@ -77,12 +77,10 @@ class ScratchEngine(Engine):
         from cnnlab.scratch.halves import CAN_FORK, HalfBatch
 
         if not (threads and threads >= 2 and CAN_FORK):
-            return model
+            return super().on_cores(model, threads)  # torch's threads: the data pipeline's
         # The data pipeline's torch work on one thread: torch's OpenMP workers spin after
         # each op, and took the core the second half needed (an epoch in 8.1 s, not 5.6).
-        import torch
-
-        torch.set_num_threads(1)
+        super().on_cores(model, 1)
         return HalfBatch(model)
 
     def off_cores(self, net) -> None:

@@ -58,8 +58,6 @@ class Run:
     def __init__(self, config: TrainConfig, report: Callable[[str], None] = print,
                  source: Path | None = None):
         self.folder = config.run_dir()
-        if config.threads:
-            torch.set_num_threads(config.threads)
         self.spec = spec = get_spec(config.dataset).only(config.classes)
         self.contract = Preprocessing.of(spec, config.normalize)
         engines.manual_seed(config.seed)  # the model's initialisation draws from its engine
